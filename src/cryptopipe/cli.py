@@ -1,0 +1,163 @@
+"""The `cryptopipe` command line; each command builds its settings once and passes them down."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from cryptopipe import __version__
+
+logger = logging.getLogger(__name__)
+
+
+def overrides(**options: Any) -> dict[str, Any]:
+    """CLI options that were given (not None) become settings overrides; the rest come from env."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def fail(message: str, code: int = 1) -> None:
+    click.secho(f"error: {message}", fg="red", err=True)
+    sys.exit(code)
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="cryptopipe")
+@click.option(
+    "--log-level",
+    default="INFO",
+    envvar="CRYPTOPIPE_LOG_LEVEL",
+    show_default=True,
+    help="Logging level (env CRYPTOPIPE_LOG_LEVEL).",
+)
+def main(log_level: str) -> None:
+    """cryptopipe: Binance trades -> Kafka -> Spark -> MySQL, observed end to end.
+
+    Every option is also an environment variable with the CRYPTOPIPE_ prefix.
+    """
+    setup_logging(log_level)
+
+
+# stack -------------------------------------------------------------------------------------
+
+
+def _stack_settings(**options: Any) -> Any:
+    from cryptopipe.stack.settings import StackSettings  # noqa: PLC0415
+
+    try:
+        return StackSettings(**overrides(**options))
+    except ValidationError as exc:
+        fail(f"invalid settings:\n{exc}", 2)
+
+
+state_dir_option = click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Runtime state dir (env CRYPTOPIPE_STATE_DIR; default ~/.local/state/cryptopipe).",
+)
+
+
+@main.group()
+def stack() -> None:
+    """Run the local stack: Kafka (KRaft), MariaDB, Prometheus, Alertmanager on loopback."""
+
+
+@stack.command("up")
+@click.option(
+    "--brokers",
+    type=click.Choice(["1", "3"]),
+    default=None,
+    help="Kafka brokers: 1 (default) or 3 (RF 3, min ISR 2). Env CRYPTOPIPE_BROKERS.",
+)
+@state_dir_option
+def stack_up(brokers: str | None, state_dir: Path | None) -> None:
+    """Start every service (idempotent: running services are left alone) and wait until healthy."""
+    from cryptopipe.stack.jars import JarResolutionError  # noqa: PLC0415
+    from cryptopipe.stack.manager import Stack, StackError  # noqa: PLC0415
+    from cryptopipe.stack.prereqs import MissingPrerequisiteError  # noqa: PLC0415
+
+    settings = _stack_settings(brokers=int(brokers) if brokers else None, state_dir=state_dir)
+    try:
+        statuses = Stack(settings).up(progress=lambda m: click.echo(f"  {m}", err=True))
+    except (MissingPrerequisiteError, JarResolutionError, StackError) as exc:
+        fail(str(exc))
+        return
+    _print_status(statuses)
+    if any(s.state != "healthy" for s in statuses):
+        fail("some services are not healthy; see `cryptopipe stack status`")
+
+
+@stack.command("down")
+@click.option("--purge", is_flag=True, help="Also delete the state dir (data, logs, checkpoints).")
+@state_dir_option
+def stack_down(purge: bool, state_dir: Path | None) -> None:
+    """Stop what the stack started (SIGTERM, then SIGKILL after a grace period)."""
+    from cryptopipe.stack.manager import Stack  # noqa: PLC0415
+
+    settings = _stack_settings(state_dir=state_dir)
+    stopped = Stack(settings).down(purge=purge, progress=lambda m: click.echo(f"  {m}", err=True))
+    if not stopped:
+        click.echo("nothing was running", err=True)
+
+
+@stack.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable: states and endpoints.")
+@state_dir_option
+def stack_status(as_json: bool, state_dir: Path | None) -> None:
+    """Show each service: state, pid, port, endpoint. Exit 1 unless all are healthy."""
+    from cryptopipe.stack.manager import Stack  # noqa: PLC0415
+
+    the_stack = Stack(_stack_settings(state_dir=state_dir))
+    if as_json:
+        report = the_stack.status_json()
+        click.echo(json.dumps(report, indent=2))
+        sys.exit(0 if report["healthy"] else 1)
+    statuses = the_stack.status()
+    _print_status(statuses)
+    for key, value in the_stack.endpoints().items():
+        click.echo(f"  {key:<24} {value}")
+    sys.exit(0 if all(s.state == "healthy" for s in statuses) else 1)
+
+
+@stack.command("logs")
+@click.argument("service")
+@click.option("-n", "--lines", default=50, show_default=True, help="How many lines.")
+@state_dir_option
+def stack_logs(service: str, lines: int, state_dir: Path | None) -> None:
+    """Print the last lines of a service's log (mariadb, kafka-1, prometheus, ...)."""
+    from cryptopipe.stack.manager import Stack, tail  # noqa: PLC0415
+
+    the_stack = Stack(_stack_settings(state_dir=state_dir))
+    names = the_stack.service_names()
+    if service not in names:
+        fail(f"unknown service {service!r}; one of: {', '.join(names)}", 2)
+    click.echo(tail(the_stack.process(service).log_file, lines))
+
+
+def _print_status(statuses: list[Any]) -> None:
+    colors = {"healthy": "green", "unhealthy": "yellow", "crashed": "red", "stopped": "white"}
+    click.echo(f"{'SERVICE':<14}{'STATE':<11}{'PID':<9}{'PORT':<7}ENDPOINT")
+    for s in statuses:
+        state = click.style(f"{s.state:<11}", fg=colors.get(s.state))
+        pid = str(s.pid) if s.pid else "-"
+        click.echo(f"{s.name:<14}{state}{pid:<9}{s.port or '-'!s:<7}{s.endpoint}")
+        if s.detail:
+            click.echo(f"{'':<14}{s.detail}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,286 @@
+"""`cryptopipe stack up|down|status`: the local stack of real servers on loopback."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptopipe.stack import kafka, mariadb, prereqs, prometheus
+from cryptopipe.stack.jars import resolve_maven
+from cryptopipe.stack.process import ManagedProcess, wait_until
+from cryptopipe.stack.settings import StackSettings
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+LAYOUT_FILE = "stack.json"
+
+
+class StackError(RuntimeError):
+    """A stack operation failed; the message says what to do next."""
+
+
+@dataclass(slots=True)
+class ServiceStatus:
+    name: str
+    state: str  # healthy | unhealthy | crashed | stopped
+    pid: int | None
+    port: int | None
+    endpoint: str
+    log: str
+    detail: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+class Stack:
+    """The servers of one state dir. Every method is safe to call in any state."""
+
+    def __init__(self, settings: StackSettings) -> None:
+        self.settings = _with_recorded_layout(settings)
+
+    # processes --------------------------------------------------------------------------
+    def process(self, name: str) -> ManagedProcess:
+        return ManagedProcess(name, self.settings.state_dir / "run", self.settings.logs_dir)
+
+    def service_names(self) -> list[str]:
+        brokers = [b.service_name for b in kafka.broker_layouts(self.settings)]
+        return ["mariadb", *brokers, "alertmanager", "prometheus"]
+
+    # up -----------------------------------------------------------------------------------
+    def up(self, progress: Progress = _noop) -> list[ServiceStatus]:
+        s = self.settings
+        prereqs.require()
+        self._check_layout()
+        s.state_dir.mkdir(parents=True, exist_ok=True)
+        t0 = time.monotonic()
+        if not (s.cache_dir / "jars").exists():
+            progress("resolving Kafka jars from Maven Central (first run only) ...")
+            prereqs.require((prereqs.MAVEN,))
+        lib = resolve_maven("kafka", s.cache_dir)
+        self._record_layout()
+
+        progress("starting MariaDB ...")
+        mariadb.initialize(s)
+        self._start("mariadb", mariadb.server_command(s))
+
+        layouts = kafka.write_configs(s)
+        for broker in layouts:
+            kafka.format_storage(s, lib, broker)
+        progress(f"starting Kafka ({s.brokers} broker{'s' if s.brokers > 1 else ''}, KRaft) ...")
+        for broker in layouts:
+            self._start(
+                broker.service_name,
+                kafka.java_command(s, lib, kafka.MAIN_CLASS, str(broker.config_file)),
+            )
+
+        progress("starting Prometheus and Alertmanager ...")
+        prom_cfg, am_cfg = prometheus.write_configs(s)
+        self._start("alertmanager", prometheus.alertmanager_command(s, am_cfg))
+        self._start("prometheus", prometheus.prometheus_command(s, prom_cfg))
+
+        self._wait("mariadb", lambda: _try(lambda: mariadb.bootstrap(s)))
+        applied = mariadb.migrate(s)
+        if applied:
+            progress(f"applied migrations {applied}")
+        self._wait(
+            "kafka", lambda: kafka.live_broker_ids(s) == {b.node_id for b in layouts}, "kafka-1"
+        )
+        created = kafka.ensure_topics(s)
+        if created:
+            progress(f"created topics {', '.join(created)}")
+        self._wait("alertmanager", lambda: prometheus.is_ready(s.alertmanager_port))
+        self._wait("prometheus", lambda: prometheus.is_ready(s.prometheus_port))
+        progress(f"stack is up in {time.monotonic() - t0:.1f}s")
+        return self.status()
+
+    def _start(self, name: str, argv: list[str]) -> None:
+        proc = self.process(name)
+        if proc.is_running():
+            logger.debug("%s already running", name)
+            return
+        proc.start(argv)
+
+    def _wait(self, what: str, check: Callable[[], bool], proc_name: str | None = None) -> None:
+        proc = self.process(proc_name or what)
+
+        def ready() -> bool:
+            if not proc.is_running():
+                raise StackError(
+                    f"{proc.name} exited during start-up; last lines of {proc.log_file}:\n"
+                    + tail(proc.log_file, 20)
+                )
+            return check()
+
+        deadline = time.monotonic() + self.settings.start_timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if ready():
+                    return
+            except StackError:
+                raise
+            except Exception:
+                logger.debug("%s not ready", what, exc_info=True)
+            time.sleep(0.5)
+        raise StackError(
+            f"{what} did not become healthy within {self.settings.start_timeout_s:.0f}s; "
+            f"see {proc.log_file} or `cryptopipe stack logs {proc.name}`"
+        )
+
+    # down ---------------------------------------------------------------------------------
+    def down(self, *, purge: bool = False, progress: Progress = _noop) -> list[str]:
+        stopped = []
+        for name in reversed(self.service_names()):
+            proc = self.process(name)
+            if proc.stop(self.settings.stop_timeout_s):
+                stopped.append(name)
+                progress(f"stopped {name}")
+        if purge and self.settings.state_dir.exists():
+            shutil.rmtree(self.settings.state_dir)
+            progress(f"removed {self.settings.state_dir}")
+        return stopped
+
+    # status -------------------------------------------------------------------------------
+    def status(self) -> list[ServiceStatus]:
+        s = self.settings
+        out = [
+            self._status(
+                "mariadb",
+                s.mysql_port,
+                mariadb.dsn(s),
+                lambda: mariadb.is_healthy(s),
+                {"password_file": str(s.secrets_dir / "mysql-app.json")},
+            )
+        ]
+        live: set[int] | None = None
+        for broker in kafka.broker_layouts(s):
+
+            def broker_ok(node_id: int = broker.node_id) -> bool:
+                nonlocal live
+                if live is None:
+                    live = kafka.live_broker_ids(s, timeout_s=3.0)
+                return node_id in live
+
+            out.append(
+                self._status(
+                    broker.service_name, broker.port, f"127.0.0.1:{broker.port}", broker_ok
+                )
+            )
+        out.append(
+            self._status(
+                "alertmanager",
+                s.alertmanager_port,
+                prometheus.url(s.alertmanager_port),
+                lambda: prometheus.is_ready(s.alertmanager_port),
+            )
+        )
+        out.append(
+            self._status(
+                "prometheus",
+                s.prometheus_port,
+                prometheus.url(s.prometheus_port),
+                lambda: prometheus.is_ready(s.prometheus_port),
+            )
+        )
+        return out
+
+    def _status(
+        self,
+        name: str,
+        port: int,
+        endpoint: str,
+        probe: Callable[[], bool],
+        extra: dict[str, str] | None = None,
+    ) -> ServiceStatus:
+        proc = self.process(name)
+        pid = proc.pid()
+        log = str(proc.log_file)
+        if pid is None:
+            state = "crashed" if proc.has_record() else "stopped"
+            detail = f"exited; see {log}" if state == "crashed" else ""
+            return ServiceStatus(name, state, None, port, endpoint, log, detail, extra or {})
+        try:
+            healthy = probe()
+            detail = "" if healthy else "running but not answering its health check"
+        except Exception as exc:
+            healthy, detail = False, f"health check failed: {exc}"
+        state = "healthy" if healthy else "unhealthy"
+        return ServiceStatus(name, state, pid, port, endpoint, log, detail, extra or {})
+
+    def endpoints(self) -> dict[str, str]:
+        s = self.settings
+        return {
+            "kafka_bootstrap_servers": s.bootstrap_servers(),
+            "mysql_dsn": mariadb.dsn(s),
+            "mysql_password_file": str(s.secrets_dir / "mysql-app.json"),
+            "prometheus_url": prometheus.url(s.prometheus_port),
+            "alertmanager_url": prometheus.url(s.alertmanager_port),
+            "producer_metrics_url": f"http://127.0.0.1:{s.producer_metrics_port}/metrics",
+            "processor_metrics_url": f"http://127.0.0.1:{s.processor_metrics_port}/metrics",
+        }
+
+    def status_json(self) -> dict[str, Any]:
+        services = self.status()
+        return {
+            "state_dir": str(self.settings.state_dir),
+            "brokers": self.settings.brokers,
+            "healthy": all(svc.state == "healthy" for svc in services),
+            "endpoints": self.endpoints(),
+            "services": [asdict(svc) for svc in services],
+        }
+
+    # layout -------------------------------------------------------------------------------
+    def _layout_path(self) -> Path:
+        return self.settings.state_dir / LAYOUT_FILE
+
+    def _record_layout(self) -> None:
+        self._layout_path().write_text(json.dumps({"brokers": self.settings.brokers}))
+
+    def _check_layout(self) -> None:
+        recorded = _recorded_brokers(self.settings.state_dir)
+        if recorded is not None and recorded != self.settings.brokers:
+            raise StackError(
+                f"{self.settings.state_dir} holds a {recorded}-broker cluster; to switch to "
+                f"{self.settings.brokers}, run `cryptopipe stack down --purge` first"
+            )
+
+
+def _recorded_brokers(state_dir: Path) -> int | None:
+    try:
+        return int(json.loads((state_dir / LAYOUT_FILE).read_text())["brokers"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _with_recorded_layout(settings: StackSettings) -> StackSettings:
+    """`status` and `down` act on the cluster that `up` made, whatever --brokers says now."""
+    recorded = _recorded_brokers(settings.state_dir)
+    if recorded is None or "brokers" in settings.model_fields_set:
+        return settings
+    return settings.model_copy(update={"brokers": recorded})
+
+
+def _try(fn: Callable[[], None]) -> bool:
+    fn()
+    return True
+
+
+def tail(path: Path, lines: int) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return f"(no log at {path})"
+
+
+def wait_healthy(stack: Stack, timeout_s: float) -> bool:
+    return wait_until(lambda: all(x.state == "healthy" for x in stack.status()), timeout_s)

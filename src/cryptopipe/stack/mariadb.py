@@ -1,0 +1,196 @@
+"""MariaDB from the OS packages: own data dir, port and socket under the state dir.
+
+Accounts, created at first start and kept in step on every `up`:
+- ``<os user>@localhost`` (unix socket auth, made by mariadb-install-db): bootstrap only;
+- ``cryptopipe_admin``: all privileges on the ``cryptopipe`` database, runs the migrations;
+- ``cryptopipe`` (the app user): SELECT, INSERT, UPDATE, DELETE on ``cryptopipe.*`` and no DDL.
+Passwords are generated once and kept in ``<state>/secrets`` (mode 0600), never logged.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import logging
+import os
+import secrets
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pymysql
+
+from cryptopipe.db.migrate import apply_migrations
+from cryptopipe.stack.settings import StackSettings
+
+logger = logging.getLogger(__name__)
+
+ADMIN_USER = "cryptopipe_admin"
+APP_GRANTS = "SELECT, INSERT, UPDATE, DELETE"
+
+
+def data_dir(settings: StackSettings) -> Path:
+    return settings.state_dir / "mariadb" / "data"
+
+
+def socket_path(settings: StackSettings) -> Path:
+    return settings.state_dir / "run" / "mariadb.sock"
+
+
+def _secret(settings: StackSettings, name: str, user: str) -> dict[str, str]:
+    """Load or create ``secrets/<name>.json`` holding a user and a password."""
+    path = settings.secrets_dir / f"{name}.json"
+    if path.exists():
+        data: dict[str, str] = json.loads(path.read_text())
+        if data.get("user") == user:
+            return data
+    settings.secrets_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.secrets_dir, 0o700)
+    data = {"user": user, "password": secrets.token_urlsafe(24)}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
+    return data
+
+
+def admin_secret(settings: StackSettings) -> dict[str, str]:
+    return _secret(settings, "mysql-admin", ADMIN_USER)
+
+
+def app_secret(settings: StackSettings) -> dict[str, str]:
+    """The app user's credentials (``CommonSettings.mysql_app_password`` reads this file)."""
+    return _secret(settings, "mysql-app", settings.mysql_user)
+
+
+def initialize(settings: StackSettings) -> bool:
+    """Create the system tables in a fresh data dir; True if it did now."""
+    ddir = data_dir(settings)
+    if (ddir / "mysql").is_dir():
+        return False
+    ddir.mkdir(parents=True, exist_ok=True)
+    installer = shutil.which("mariadb-install-db") or "mariadb-install-db"
+    argv = [
+        installer,
+        "--no-defaults",
+        f"--datadir={ddir}",
+        f"--user={getpass.getuser()}",
+        "--auth-root-authentication-method=socket",
+        f"--auth-root-socket-user={getpass.getuser()}",
+        "--skip-test-db",
+    ]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    if proc.returncode != 0:
+        shutil.rmtree(ddir, ignore_errors=True)
+        raise RuntimeError(f"mariadb-install-db failed:\n{proc.stdout}{proc.stderr}")
+    logger.info("initialized MariaDB data dir %s", ddir)
+    return True
+
+
+def server_command(settings: StackSettings) -> list[str]:
+    mariadbd = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
+    run = settings.state_dir / "run"
+    return [
+        mariadbd,
+        "--no-defaults",
+        f"--datadir={data_dir(settings)}",
+        f"--socket={socket_path(settings)}",
+        f"--pid-file={run / 'mariadbd.pid'}",
+        f"--port={settings.mysql_port}",
+        "--bind-address=127.0.0.1",
+        f"--user={getpass.getuser()}",
+        "--skip-name-resolve",
+        "--character-set-server=utf8mb4",
+        "--collation-server=utf8mb4_unicode_ci",
+        "--default-time-zone=+00:00",
+        "--innodb-buffer-pool-size=256M",
+        "--innodb-flush-log-at-trx-commit=1",
+        "--max-connections=200",
+        "--skip-log-bin",
+    ]
+
+
+def _bootstrap_sql(settings: StackSettings) -> str:
+    db = settings.mysql_database
+    admin, app = admin_secret(settings), app_secret(settings)
+    lines = [f"CREATE DATABASE IF NOT EXISTS `{db}` CHARACTER SET utf8mb4;"]
+    for host in ("127.0.0.1", "localhost"):
+        for user, password in ((admin["user"], admin["password"]), (app["user"], app["password"])):
+            lines.append(f"CREATE USER IF NOT EXISTS '{user}'@'{host}' IDENTIFIED BY '{password}';")
+            lines.append(f"ALTER USER '{user}'@'{host}' IDENTIFIED BY '{password}';")
+        lines.append(f"GRANT ALL PRIVILEGES ON `{db}`.* TO '{admin['user']}'@'{host}';")
+        lines.append(f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM '{app['user']}'@'{host}';")
+        lines.append(f"GRANT {APP_GRANTS} ON `{db}`.* TO '{app['user']}'@'{host}';")
+    lines.append("FLUSH PRIVILEGES;")
+    return "\n".join(lines) + "\n"
+
+
+def bootstrap(settings: StackSettings) -> None:
+    """Create the database and accounts over the unix socket (SQL on stdin, not in argv)."""
+    client = shutil.which("mariadb") or "mariadb"
+    argv = [client, "--no-defaults", f"--socket={socket_path(settings)}", "-u", getpass.getuser()]
+    proc = subprocess.run(
+        argv,
+        input=_bootstrap_sql(settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"creating the cryptopipe database and users failed:\n{proc.stderr}")
+
+
+def admin_connection(settings: StackSettings, **kwargs: Any) -> pymysql.connections.Connection:
+    """A connection as the admin account (migrations, test clean-up)."""
+    admin = admin_secret(settings)
+    return pymysql.connect(
+        host="127.0.0.1",
+        port=settings.mysql_port,
+        user=admin["user"],
+        password=admin["password"],
+        database=settings.mysql_database,
+        autocommit=False,
+        connect_timeout=5,
+        **kwargs,
+    )
+
+
+def app_connection(settings: StackSettings, **kwargs: Any) -> pymysql.connections.Connection:
+    """A connection as the app user, the way the services connect."""
+    return pymysql.connect(
+        host=settings.mysql_host,
+        port=settings.mysql_port,
+        user=settings.mysql_user,
+        password=settings.mysql_app_password(),
+        database=settings.mysql_database,
+        autocommit=False,
+        connect_timeout=5,
+        **kwargs,
+    )
+
+
+def migrate(settings: StackSettings) -> list[int]:
+    conn = admin_connection(settings)
+    try:
+        return apply_migrations(conn)
+    finally:
+        conn.close()
+
+
+def is_healthy(settings: StackSettings) -> bool:
+    conn = app_connection(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+            return cur.fetchone() == (1,)
+    finally:
+        conn.close()
+
+
+def dsn(settings: StackSettings, *, with_password: bool = False) -> str:
+    password = f":{settings.mysql_app_password()}" if with_password else ""
+    return (
+        f"mysql://{settings.mysql_user}{password}@{settings.mysql_host}:{settings.mysql_port}"
+        f"/{settings.mysql_database}"
+    )

@@ -1,0 +1,166 @@
+"""Start, find and stop the stack's server processes through pid files under the state dir.
+
+A pid file records the pid and the process start time (from /proc), so a recycled pid is never
+mistaken for our server, and `down` stops only what the stack started.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def _proc_start_ticks(pid: int) -> int | None:
+    """Start time of ``pid`` in clock ticks since boot (field 22 of /proc/<pid>/stat)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) may contain spaces; it is wrapped in parentheses
+    fields = stat[stat.rindex(")") + 2 :].split()
+    state = fields[0]
+    if state == "Z":  # zombie: exited, not reaped yet
+        return None
+    return int(fields[19])
+
+
+@dataclass(frozen=True, slots=True)
+class ManagedProcess:
+    """One server process of the stack, known by name (``kafka-1``, ``mariadb`` ...)."""
+
+    name: str
+    run_dir: Path
+    log_dir: Path
+
+    @property
+    def pid_file(self) -> Path:
+        return self.run_dir / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.log_dir / f"{self.name}.log"
+
+    def start(self, argv: Sequence[str], *, env: dict[str, str] | None = None) -> int:
+        """Start ``argv`` detached in its own session, output appended to the log file."""
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            log.write(f"\n--- {time.strftime('%Y-%m-%dT%H:%M:%S')} start: {argv[0]}\n".encode())
+            log.flush()
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+                close_fds=True,
+            )
+        ticks = _proc_start_ticks(proc.pid)
+        self.pid_file.write_text(json.dumps({"pid": proc.pid, "start_ticks": ticks}))
+        logger.debug("started %s pid %d", self.name, proc.pid)
+        return proc.pid
+
+    def recorded_pid(self) -> int | None:
+        """The pid from the pid file, whether or not it is still running."""
+        try:
+            data = json.loads(self.pid_file.read_text())
+        except (OSError, ValueError):
+            return None
+        return int(data["pid"])
+
+    def pid(self) -> int | None:
+        """The pid if our process is alive (same pid *and* same start time), else None."""
+        try:
+            data = json.loads(self.pid_file.read_text())
+        except (OSError, ValueError):
+            return None
+        pid = int(data["pid"])
+        ticks = _proc_start_ticks(pid)
+        if ticks is None or (data.get("start_ticks") is not None and ticks != data["start_ticks"]):
+            return None
+        return pid
+
+    def is_running(self) -> bool:
+        return self.pid() is not None
+
+    def has_record(self) -> bool:
+        return self.pid_file.exists()
+
+    def stop(self, timeout_s: float) -> bool:
+        """SIGTERM the process group, SIGKILL after ``timeout_s``; True if it was running."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        self._signal(pid, signal.SIGTERM)
+        if not wait_until(lambda: not self._group_alive(pid), timeout_s, interval_s=0.2):
+            logger.warning("%s did not stop in %.0fs, sending SIGKILL", self.name, timeout_s)
+            self._signal(pid, signal.SIGKILL)
+            wait_until(lambda: not self._group_alive(pid), 10.0, interval_s=0.1)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def kill(self, sig: signal.Signals = signal.SIGKILL) -> None:
+        """Send ``sig`` to the process group (chaos and tests); the pid file stays."""
+        pid = self.pid()
+        if pid is not None:
+            self._signal(pid, sig)
+
+    @staticmethod
+    def _signal(pid: int, sig: signal.Signals) -> None:
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            os.kill(pid, sig)
+
+    @staticmethod
+    def _group_alive(pgid: int) -> bool:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        # the group leader may be a zombie of ours: reap it
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pgid, os.WNOHANG)
+        return _proc_start_ticks(pgid) is not None or _group_has_members(pgid)
+
+
+def _group_has_members(pgid: int) -> bool:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            return True
+    return False
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, *, interval_s: float = 0.5) -> bool:
+    """Poll ``check`` until it is true or ``timeout_s`` passes; exceptions count as false."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if check():
+                return True
+        except Exception:
+            logger.debug("probe not ready", exc_info=True)
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval_s)
