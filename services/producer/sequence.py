@@ -1,0 +1,112 @@
+"""Per-symbol trade-id bookkeeping: dedup and gap detection. Pure, no I/O.
+
+Binance ``@trade`` ids increase by one per trade and symbol. The tracker remembers, per symbol,
+the highest id produced and the id ranges still missing below it. A trade is produced once:
+
+- ``t == last + 1``: in order, produce;
+- ``t > last + 1``: produce, and remember ``[last + 1, t - 1]`` as a gap to backfill;
+- ``t <= last``: produce only if it fills a remembered gap (backfill), else it is a duplicate
+  (connection overlap, backfill meeting the live stream, a replayed frame).
+
+The first trade seen for a symbol only sets the starting point: there is nothing to compare it with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Verdict(Enum):
+    PRODUCE = "produce"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    symbol: str
+    first_id: int
+    last_id: int
+
+    @property
+    def size(self) -> int:
+        return self.last_id - self.first_id + 1
+
+
+@dataclass(slots=True)
+class _SymbolState:
+    last_id: int
+    # Sorted, disjoint, inclusive [lo, hi] ranges below last_id not yet produced.
+    missing: list[list[int]] = field(default_factory=list)
+
+
+class SequenceTracker:
+    """Dedup + gap detection over all symbols."""
+
+    def __init__(self) -> None:
+        self._state: dict[str, _SymbolState] = {}
+
+    def observe(self, symbol: str, trade_id: int) -> tuple[Verdict, Gap | None]:
+        """Decide for one trade; returns the verdict and a newly opened gap, if any."""
+        state = self._state.get(symbol)
+        if state is None:
+            self._state[symbol] = _SymbolState(trade_id)
+            return Verdict.PRODUCE, None
+        last = state.last_id
+        if trade_id == last + 1:
+            state.last_id = trade_id
+            return Verdict.PRODUCE, None
+        if trade_id > last:
+            gap = Gap(symbol, last + 1, trade_id - 1)
+            state.missing.append([gap.first_id, gap.last_id])
+            state.last_id = trade_id
+            return Verdict.PRODUCE, gap
+        if self._fill(state.missing, trade_id):
+            return Verdict.PRODUCE, None
+        return Verdict.DUPLICATE, None
+
+    @staticmethod
+    def _fill(missing: list[list[int]], trade_id: int) -> bool:
+        for index, (lo, hi) in enumerate(missing):
+            if trade_id < lo:
+                return False
+            if trade_id > hi:
+                continue
+            if lo == hi:
+                del missing[index]
+            elif trade_id == lo:
+                missing[index][0] = lo + 1
+            elif trade_id == hi:
+                missing[index][1] = hi - 1
+            else:
+                missing[index : index + 1] = [[lo, trade_id - 1], [trade_id + 1, hi]]
+            return True
+        return False
+
+    def missing(self, symbol: str) -> list[tuple[int, int]]:
+        """The id ranges of ``symbol`` still to backfill, oldest first."""
+        state = self._state.get(symbol)
+        return [] if state is None else [(lo, hi) for lo, hi in state.missing]
+
+    def missing_count(self) -> int:
+        return sum(hi - lo + 1 for s in self._state.values() for lo, hi in s.missing)
+
+    def last_id(self, symbol: str) -> int | None:
+        state = self._state.get(symbol)
+        return None if state is None else state.last_id
+
+    def give_up(self, symbol: str, first_id: int, last_id: int) -> None:
+        """Forget a missing range that can no longer be filled (it stays counted as lost)."""
+        state = self._state.get(symbol)
+        if state is None:
+            return
+        kept: list[list[int]] = []
+        for lo, hi in state.missing:
+            if hi < first_id or lo > last_id:
+                kept.append([lo, hi])
+                continue
+            if lo < first_id:
+                kept.append([lo, first_id - 1])
+            if hi > last_id:
+                kept.append([last_id + 1, hi])
+        state.missing = kept
