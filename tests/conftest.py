@@ -42,7 +42,7 @@ def stack_settings_for(state_dir: Path, base: int, **extra: Any) -> StackSetting
 
 
 @dataclass
-class TestStack:
+class RunningStack:
     """The running test stack and what a service needs to reach it."""
 
     settings: StackSettings
@@ -71,7 +71,13 @@ class TestStack:
     def env(self) -> dict[str, str]:
         """The same as CRYPTOPIPE_* variables, for running `cryptopipe ...` as a subprocess."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("CRYPTOPIPE_")}
-        for key, value in self.common_kwargs().items():
+        s = self.settings
+        stack_only = {
+            "kafka_controller_port": s.kafka_controller_port,
+            "prometheus_port": s.prometheus_port,
+            "alertmanager_port": s.alertmanager_port,
+        }
+        for key, value in {**self.common_kwargs(), **stack_only}.items():
             env[f"CRYPTOPIPE_{key.upper()}"] = str(value)
         return env
 
@@ -83,11 +89,11 @@ class TestStack:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestStack]:
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     settings = stack_settings_for(tmp_path_factory.mktemp("stack"), port_base())
     the_stack = Stack(settings)
     try:
         the_stack.up()
-        yield TestStack(settings, the_stack)
+        yield RunningStack(settings, the_stack)
     finally:
         the_stack.down(purge=False)
