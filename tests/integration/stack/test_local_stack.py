@@ -97,7 +97,7 @@ def test_produce_and_consume_on_the_real_broker(stack: RunningStack) -> None:
         msg = consumer.poll(1.0)
         if msg is None or msg.error():
             continue
-        value = msg.value().decode()
+        value = (msg.value() or b"").decode()
         if value.startswith(marker):
             seen.append(value)
             assert msg.key() == b"BTCUSDT"

@@ -22,7 +22,7 @@ def test_statements_split_and_comments_dropped() -> None:
 
 
 def test_missing_programs_name_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(prereqs.shutil, "which", lambda *_a, **_k: None)
+    monkeypatch.setattr("cryptopipe.stack.prereqs.shutil.which", lambda *_a, **_k: None)
     with pytest.raises(prereqs.MissingPrerequisiteError) as err:
         prereqs.require()
     message = str(err.value)
