@@ -1,0 +1,1 @@
+"""Trade sources: each feeds raw Binance payloads into the shared :class:`Pipeline`."""
