@@ -12,6 +12,7 @@ import click
 from pydantic import ValidationError
 
 from cryptopipe import __version__
+from cryptopipe.db.cli import db
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,26 @@ def stack_up(brokers: str | None, state_dir: Path | None) -> None:
         fail("some services are not healthy; see `cryptopipe stack status`")
 
 
+@stack.command("fetch")
+@click.option("--only", "only", multiple=True, help="Resolve just this jar set (repeatable).")
+@state_dir_option
+def stack_fetch(only: tuple[str, ...], state_dir: Path | None) -> None:
+    """Resolve every JVM jar set (Kafka, Spark's Kafka connector) into the cache for offline use."""
+    from cryptopipe.stack.jars import JarResolutionError, pom_names, resolve_maven  # noqa: PLC0415
+
+    settings = _stack_settings(state_dir=state_dir)
+    names = pom_names()
+    unknown = set(only) - set(names)
+    if unknown:
+        fail(f"unknown jar set(s) {sorted(unknown)}; one of {names}", 2)
+    for name in only or names:
+        try:
+            lib = resolve_maven(name, settings.cache_dir)
+        except JarResolutionError as exc:
+            fail(str(exc))
+        click.echo(f"  {name:<12} {lib}", err=True)
+
+
 @stack.command("down")
 @click.option("--purge", is_flag=True, help="Also delete the state dir (data, logs, checkpoints).")
 @state_dir_option
@@ -157,6 +178,14 @@ def _print_status(statuses: list[Any]) -> None:
         click.echo(f"{s.name:<14}{state}{pid:<9}{s.port or '-'!s:<7}{s.endpoint}")
         if s.detail:
             click.echo(f"{'':<14}{s.detail}")
+
+
+from cryptopipe.producer.cli import produce  # noqa: E402
+
+main.add_command(produce)
+
+
+main.add_command(db)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,6 +29,14 @@ def pom_path(name: str) -> Path:
     return Path(str(ref))
 
 
+def pom_names() -> list[str]:
+    """Every packaged pom (``kafka``, ``spark-kafka`` ...)."""
+    folder = resources.files("cryptopipe.stack") / "maven"
+    return sorted(
+        e.name.removesuffix(".pom.xml") for e in folder.iterdir() if e.name.endswith(".pom.xml")
+    )
+
+
 def resolve_maven(name: str, cache_dir: Path, *, timeout_s: float = 900.0) -> Path:
     """Return a directory holding the runtime classpath of pom ``name``, resolving it if needed.
 

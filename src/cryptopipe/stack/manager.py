@@ -68,6 +68,7 @@ class Stack:
             progress("resolving Kafka jars from Maven Central (first run only) ...")
             prereqs.require((prereqs.MAVEN,))
         lib = resolve_maven("kafka", s.cache_dir)
+        self._check_ports()
         self._record_layout()
 
         progress("starting MariaDB ...")
@@ -103,6 +104,34 @@ class Stack:
         self._wait("prometheus", lambda: prometheus.is_ready(s.prometheus_port))
         progress(f"stack is up in {time.monotonic() - t0:.1f}s")
         return self.status()
+
+    def service_ports(self) -> dict[str, list[int]]:
+        s = self.settings
+        ports = {"mariadb": [s.mysql_port]}
+        for broker in kafka.broker_layouts(s):
+            ports[broker.service_name] = [broker.port, broker.controller_port]
+        ports["alertmanager"] = [s.alertmanager_port]
+        ports["prometheus"] = [s.prometheus_port]
+        return ports
+
+    def _check_ports(self) -> None:
+        """Refuse to start a service whose port another program already holds."""
+        busy = [
+            f"  - {name}: port {port} is in use by another program"
+            for name, ports in self.service_ports().items()
+            if not self.process(name).is_running()
+            for port in ports
+            if kafka.port_open(port, timeout_s=0.3)
+        ]
+        if busy:
+            raise StackError(
+                "cannot start the stack:\n"
+                + "\n".join(busy)
+                + "\nFix: stop that program (e.g. a system service: sudo systemctl disable --now "
+                "prometheus), or move the stack with CRYPTOPIPE_<SERVICE>_PORT settings "
+                "(CRYPTOPIPE_KAFKA_PORT, CRYPTOPIPE_MYSQL_PORT, CRYPTOPIPE_PROMETHEUS_PORT, "
+                "CRYPTOPIPE_ALERTMANAGER_PORT)"
+            )
 
     def _start(self, name: str, argv: list[str]) -> None:
         proc = self.process(name)

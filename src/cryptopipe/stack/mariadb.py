@@ -21,13 +21,13 @@ from typing import Any
 
 import pymysql
 
+from cryptopipe.db import accounts
 from cryptopipe.db.migrate import apply_migrations
 from cryptopipe.stack.settings import StackSettings
 
 logger = logging.getLogger(__name__)
 
 ADMIN_USER = "cryptopipe_admin"
-APP_GRANTS = "SELECT, INSERT, UPDATE, DELETE"
 
 
 def data_dir(settings: StackSettings) -> Path:
@@ -113,16 +113,14 @@ def server_command(settings: StackSettings) -> list[str]:
 def _bootstrap_sql(settings: StackSettings) -> str:
     db = settings.mysql_database
     admin, app = admin_secret(settings), app_secret(settings)
-    lines = [f"CREATE DATABASE IF NOT EXISTS `{db}` CHARACTER SET utf8mb4;"]
-    for host in ("127.0.0.1", "localhost"):
-        for user, password in ((admin["user"], admin["password"]), (app["user"], app["password"])):
-            lines.append(f"CREATE USER IF NOT EXISTS '{user}'@'{host}' IDENTIFIED BY '{password}';")
-            lines.append(f"ALTER USER '{user}'@'{host}' IDENTIFIED BY '{password}';")
-        lines.append(f"GRANT ALL PRIVILEGES ON `{db}`.* TO '{admin['user']}'@'{host}';")
-        lines.append(f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM '{app['user']}'@'{host}';")
-        lines.append(f"GRANT {APP_GRANTS} ON `{db}`.* TO '{app['user']}'@'{host}';")
-    lines.append("FLUSH PRIVILEGES;")
-    return "\n".join(lines) + "\n"
+    hosts = ("127.0.0.1", "localhost")
+    statements = [
+        *accounts.database_sql(db),
+        *accounts.admin_user_sql(db, admin["user"], admin["password"], hosts),
+        *accounts.app_user_sql(db, app["user"], app["password"], hosts),
+        "FLUSH PRIVILEGES",
+    ]
+    return "".join(f"{s};\n" for s in statements)
 
 
 def bootstrap(settings: StackSettings) -> None:

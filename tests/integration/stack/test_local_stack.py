@@ -10,6 +10,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pymysql
@@ -18,7 +19,8 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 
 from cryptopipe.db.migrate import Migration, MigrationError, apply_migrations, load_migrations
-from tests.conftest import RunningStack
+from cryptopipe.stack.manager import Stack, StackError
+from tests.conftest import RunningStack, port_base, stack_settings_for
 
 
 def cli(stack: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -222,3 +224,49 @@ def test_a_crashed_service_shows_as_crashed_and_up_restarts_it(stack: RunningSta
     status = {s.name: s for s in stack.stack.status()}["alertmanager"]
     assert status.state == "healthy"
     assert status.pid != old_pid
+
+
+@pytest.mark.kafka
+def test_a_port_held_by_another_program_is_named_with_the_fix(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    other = Stack(stack_settings_for(tmp_path / "other", port_base()))
+    with pytest.raises(StackError) as err:
+        other.up()
+    message = str(err.value)
+    assert f"port {stack.settings.mysql_port} is in use" in message
+    assert "CRYPTOPIPE_MYSQL_PORT" in message
+    assert not (tmp_path / "other" / "mariadb").exists(), "nothing was started"
+
+
+@pytest.mark.mysql
+def test_db_migrate_command_for_real_clusters(stack: RunningStack) -> None:
+    admin = json.loads((stack.settings.secrets_dir / "mysql-admin.json").read_text())
+    env = {
+        **stack.env(),
+        "CRYPTOPIPE_MYSQL_ADMIN_USER": admin["user"],
+        "CRYPTOPIPE_MYSQL_ADMIN_PASSWORD": admin["password"],
+    }
+    ok = subprocess.run(
+        [sys.executable, "-m", "cryptopipe.cli", "db", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "schema is up to date" in ok.stdout
+    assert admin["password"] not in ok.stdout + ok.stderr
+
+    env["CRYPTOPIPE_MYSQL_ADMIN_PASSWORD"] = "wrong"
+    bad = subprocess.run(
+        [sys.executable, "-m", "cryptopipe.cli", "db", "migrate"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert bad.returncode == 1
+    assert "Access denied" in bad.stderr

@@ -1,0 +1,46 @@
+"""SQL that creates the database and the two accounts the pipeline uses (MariaDB and MySQL 8).
+
+The app user gets only what the services need at run time: rows in, rows out, no DDL. Schema
+changes go through migrations, run by the admin account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+APP_GRANTS = "SELECT, INSERT, UPDATE, DELETE"
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def database_sql(database: str) -> list[str]:
+    return [f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4"]
+
+
+def app_user_sql(database: str, user: str, password: str, hosts: Iterable[str]) -> list[str]:
+    """Create or reset the app user with exactly the run-time grants."""
+    out: list[str] = []
+    for host in hosts:
+        account = f"'{_quote(user)}'@'{_quote(host)}'"
+        out += [
+            f"CREATE USER IF NOT EXISTS {account} IDENTIFIED BY '{_quote(password)}'",
+            f"ALTER USER {account} IDENTIFIED BY '{_quote(password)}'",
+            f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM {account}",
+            f"GRANT {APP_GRANTS} ON `{database}`.* TO {account}",
+        ]
+    return out
+
+
+def admin_user_sql(database: str, user: str, password: str, hosts: Iterable[str]) -> list[str]:
+    """Create or reset the admin user: everything on the pipeline's database, nothing else."""
+    out: list[str] = []
+    for host in hosts:
+        account = f"'{_quote(user)}'@'{_quote(host)}'"
+        out += [
+            f"CREATE USER IF NOT EXISTS {account} IDENTIFIED BY '{_quote(password)}'",
+            f"ALTER USER {account} IDENTIFIED BY '{_quote(password)}'",
+            f"GRANT ALL PRIVILEGES ON `{database}`.* TO {account}",
+        ]
+    return out
