@@ -1,0 +1,284 @@
+"""The streaming query: Kafka -> parse/classify/aggregate (Spark) -> one MySQL transaction.
+
+Imports pyspark; only the command's entry point imports this module (lazily).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as sf
+
+from cryptopipe.dlq import DlqReason
+from cryptopipe.processor import transform
+from cryptopipe.processor.batch import (
+    BatchCounts,
+    BatchResult,
+    LateTrade,
+    RejectedRow,
+    merged_symbol_ranges,
+)
+from cryptopipe.processor.candles import PartialCandle
+from cryptopipe.processor.dlq_publisher import DlqPublisher
+from cryptopipe.processor.listener import MetricsListener
+from cryptopipe.processor.metrics import ProcessorMetrics
+from cryptopipe.processor.ranges import Range
+from cryptopipe.processor.settings import ProcessorSettings
+from cryptopipe.processor.sink import MySqlSink
+from cryptopipe.processor.spark_session import build_spark, kafka_source_options
+
+logger = logging.getLogger(__name__)
+
+LATENCY_BUCKET_US = 10_000
+QUERY_ID_WAIT_S = 120.0
+
+
+class BatchProcessor:
+    """The ``foreachBatch`` function. Runs on the driver, one batch at a time."""
+
+    def __init__(
+        self,
+        settings: ProcessorSettings,
+        sink: MySqlSink,
+        metrics: ProcessorMetrics,
+        dlq: DlqPublisher | None,
+    ) -> None:
+        self._s = settings
+        self._sink = sink
+        self._metrics = metrics
+        self._dlq = dlq
+        self._intervals = settings.interval_list()
+        self._query_id: str | None = None
+        self._ready = threading.Event()
+        self.last_result: BatchResult | None = None
+
+    def set_query_id(self, query_id: str) -> None:
+        self._query_id = query_id
+        self._ready.set()
+
+    def __call__(self, df: DataFrame, batch_id: int) -> None:
+        if not self._ready.wait(QUERY_ID_WAIT_S) or self._query_id is None:
+            raise RuntimeError("streaming query id not known; cannot use the batch ledger")
+        query_id = self._query_id
+        if self._sink.is_applied(query_id, batch_id):
+            logger.info("batch %d of query %s already applied; skipping", batch_id, query_id)
+            self._metrics.batches_skipped.inc()
+            return
+        started = time.monotonic()
+        parsed = transform.parse(
+            df, max_message_bytes=self._s.max_message_bytes, symbols=self._s.symbol_list()
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        classified: DataFrame | None = None
+        try:
+            result, buckets, classified = self._compute(df.sparkSession, parsed, query_id, batch_id)
+            self._publish_rejected(result.rejected)
+            t0 = time.monotonic()
+            with self._metrics.sink_latency.time():
+                applied = self._sink.commit(result)
+            commit_s = time.time()
+            sink_s = time.monotonic() - t0
+        finally:
+            if classified is not None:
+                classified.unpersist()
+            parsed.unpersist()
+        if not applied:
+            self._metrics.batches_skipped.inc()
+            return
+        self.last_result = result
+        self._record(result, buckets, commit_s)
+        logger.info(
+            "batch %d: %d in, %d accepted, %d duplicate, %d late, %d rejected, %d candles "
+            "(%.2fs, sink %.3fs)",
+            batch_id,
+            result.counts.input_rows,
+            result.counts.accepted,
+            result.counts.duplicates,
+            result.counts.late,
+            result.counts.rejected,
+            len(result.candles),
+            time.monotonic() - started,
+            sink_s,
+        )
+
+    def _compute(
+        self, spark: SparkSession, parsed: DataFrame, query_id: str, batch_id: int
+    ) -> tuple[BatchResult, list[tuple[int, int]], DataFrame]:
+        state = self._sink.load_state(self._s.topic_trades)
+        rejected = [
+            RejectedRow(
+                topic=r["topic"],
+                partition=int(r["partition"]),
+                offset=int(r["offset"]),
+                reason=DlqReason(r["reason"]),
+                detail=str(r["detail"] or ""),
+                raw=None if r["value"] is None else bytes(r["value"]),
+            )
+            for r in parsed.filter(sf.col("reason").isNotNull())
+            .select("topic", "partition", "offset", "reason", "detail", "value")
+            .collect()
+        ]
+        valid = parsed.filter(sf.col("reason").isNull())
+        classified = transform.classify(
+            spark,
+            valid,
+            stored_watermarks=state.watermarks,
+            stored_ranges=state.symbol_ranges,
+            watermark_delay_us=self._s.watermark_delay_us,
+        ).persist(StorageLevel.MEMORY_AND_DISK)
+        by_status: dict[str, int] = {}
+        partition_max: dict[int, int] = {}
+        for row in (
+            classified.groupBy("partition", "status")
+            .agg(sf.count(sf.lit(1)).alias("n"), sf.max("trade_time_us").alias("t"))
+            .collect()
+        ):
+            by_status[row["status"]] = by_status.get(row["status"], 0) + int(row["n"])
+            part = int(row["partition"])
+            partition_max[part] = max(partition_max.get(part, int(row["t"])), int(row["t"]))
+        accepted = classified.filter(sf.col("status") == transform.STATUS_ACCEPTED)
+        candles: list[PartialCandle] = []
+        new_ranges: dict[str, list[Range]] = {}
+        buckets: list[tuple[int, int]] = []
+        late: list[LateTrade] = []
+        if by_status.get(transform.STATUS_ACCEPTED):
+            candles = [
+                PartialCandle(**row.asDict())
+                for row in transform.partial_candles(accepted, self._intervals).collect()
+            ]
+            for row in transform.new_id_ranges(accepted).collect():
+                new_ranges.setdefault(row["symbol"], []).append((int(row["lo"]), int(row["hi"])))
+            buckets = [
+                (int(r["t"]), int(r["count"]))
+                for r in transform.latency_buckets(accepted, LATENCY_BUCKET_US).collect()
+            ]
+        if by_status.get(transform.STATUS_LATE):
+            late = [
+                LateTrade(
+                    symbol=r["symbol"],
+                    trade_id=int(r["trade_id"]),
+                    price=r["price"],
+                    quantity=r["quantity"],
+                    trade_time_us=int(r["trade_time_us"]),
+                    is_buyer_maker=bool(r["is_buyer_maker"]),
+                    watermark_us=int(r["watermark_us"]),
+                    topic=r["topic"],
+                    partition=int(r["partition"]),
+                    offset=int(r["offset"]),
+                )
+                for r in classified.filter(sf.col("status") == transform.STATUS_LATE).collect()
+            ]
+        counts = BatchCounts(
+            input_rows=sum(by_status.values()) + len(rejected),
+            accepted=by_status.get(transform.STATUS_ACCEPTED, 0),
+            duplicates=by_status.get(transform.STATUS_DUPLICATE, 0),
+            late=by_status.get(transform.STATUS_LATE, 0),
+            rejected=len(rejected),
+        )
+        result = BatchResult(
+            query_id=query_id,
+            batch_id=batch_id,
+            topic=self._s.topic_trades,
+            counts=counts,
+            candles=candles,
+            partition_max_time_us=partition_max,
+            symbol_ranges=merged_symbol_ranges(state.symbol_ranges, new_ranges),
+            late=late,
+            rejected=rejected,
+        )
+        self._metrics.state_rows.labels("processor_trade_id_ranges").set(
+            sum(len(v) for v in {**state.symbol_ranges, **result.symbol_ranges}.values())
+        )
+        marks = {**state.watermarks}
+        for part, t in partition_max.items():
+            marks[part] = max(marks.get(part, t), t)
+        if marks:
+            oldest = min(marks.values()) - self._s.watermark_delay_us
+            self._metrics.watermark_delay.set(max(0.0, time.time() - oldest / 1e6))
+        return result, buckets, classified
+
+    def _publish_rejected(self, rows: list[RejectedRow]) -> None:
+        if not rows or self._dlq is None:
+            return
+        failed = self._dlq.publish(rows)
+        if failed:
+            # the rejected_trades row still commits with the batch: nothing is lost
+            self._metrics.dlq_failures.inc(failed)
+
+    def _record(self, r: BatchResult, buckets: list[tuple[int, int]], commit_s: float) -> None:
+        m = self._metrics
+        m.batches.inc()
+        m.accepted_rows.inc(r.counts.accepted)
+        m.duplicate_rows.inc(r.counts.duplicates)
+        m.late_rows.inc(r.counts.late)
+        for row in r.rejected:
+            m.rejected_rows.labels(row.reason.value).inc()
+        per_interval: dict[str, int] = {}
+        for c in r.candles:
+            per_interval[c.bar_interval] = per_interval.get(c.bar_interval, 0) + 1
+        for label, n in per_interval.items():
+            m.rows_upserted.labels(label).inc(n)
+        m.committed(r.newest_trade_time_by_symbol(), buckets, commit_s)
+
+
+def run(
+    settings: ProcessorSettings,
+    *,
+    stop: threading.Event | None = None,
+    spark: SparkSession | None = None,
+    metrics: ProcessorMetrics | None = None,
+) -> BatchProcessor:
+    """Run the query until ``stop`` is set (or, with ``available_now``, until caught up)."""
+    stop = stop or threading.Event()
+    metrics = metrics or ProcessorMetrics()
+    server: Any = None
+    if settings.metrics_enabled:
+        server, _thread = metrics.serve(settings.processor_metrics_port)
+    metrics.watermark_setting.set(settings.watermark_delay_s)
+    spark = spark or build_spark(settings)
+    sink = MySqlSink(settings)
+    dlq = DlqPublisher(settings) if settings.dlq_enabled else None
+    processor = BatchProcessor(settings, sink, metrics, dlq)
+    listener = MetricsListener(metrics, settings.query_name)
+    spark.streams.addListener(listener)
+    checkpoint = settings.resolved_checkpoint_dir()
+    try:
+        source = spark.readStream.format("kafka").options(**kafka_source_options(settings)).load()
+        writer = (
+            source.writeStream.queryName(settings.query_name)
+            .option("checkpointLocation", str(checkpoint))
+            .foreachBatch(processor)
+        )
+        if settings.available_now:
+            writer = writer.trigger(availableNow=True)
+        else:
+            writer = writer.trigger(processingTime=f"{settings.trigger_interval_s} seconds")
+        query = writer.start()
+        processor.set_query_id(str(query.id))
+        logger.info(
+            "query %s (%s) reading %s, checkpoint %s",
+            settings.query_name,
+            query.id,
+            settings.topic_trades,
+            checkpoint,
+        )
+        while query.isActive and not stop.is_set():
+            query.awaitTermination(1)
+        if query.isActive:
+            logger.info("stopping query %s", settings.query_name)
+            query.stop()
+        exc = query.exception()
+        if exc is not None:
+            raise RuntimeError(f"streaming query failed: {exc}")
+    finally:
+        spark.streams.removeListener(listener)
+        sink.close()
+        if dlq is not None:
+            dlq.close()
+        if server is not None:
+            server.shutdown()
+    return processor

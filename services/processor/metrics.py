@@ -1,0 +1,228 @@
+"""Prometheus metrics of `cryptopipe process` (all prefixed ``cryptopipe_processor_``).
+
+Fed by two sources: the StreamingQueryListener (rates, batch duration, Kafka lag) and the sink
+(what each committed batch wrote, end-to-end latency, freshness).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+logger = logging.getLogger(__name__)
+
+P = "cryptopipe_processor_"
+LATENCY_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
+DURATION_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+class WeightedHistogram(Collector):
+    """A histogram that takes (value, count) pairs, so one observation can stand for many trades.
+
+    prometheus_client's Histogram has no weighted observe; observing each of 50,000 trades of a
+    batch one by one would cost more than the batch itself.
+    """
+
+    def __init__(self, name: str, doc: str, buckets: Iterable[float]) -> None:
+        self._name = name
+        self._doc = doc
+        self._bounds = sorted(buckets)
+        self._counts = [0] * (len(self._bounds) + 1)
+        self._sum = 0.0
+
+    def observe(self, value: float, count: int = 1) -> None:
+        idx = len(self._bounds)
+        for i, bound in enumerate(self._bounds):
+            if value <= bound:
+                idx = i
+                break
+        self._counts[idx] += count
+        self._sum += value * count
+
+    def snapshot(self) -> tuple[list[tuple[str, float]], float]:
+        cumulative: list[tuple[str, float]] = []
+        running = 0
+        for bound, n in zip([*self._bounds, float("inf")], self._counts, strict=True):
+            running += n
+            cumulative.append(("+Inf" if bound == float("inf") else repr(bound), float(running)))
+        return cumulative, self._sum
+
+    def quantile(self, q: float) -> float:
+        """Upper bucket bound holding quantile ``q`` (for benchmark reports)."""
+        total = sum(self._counts)
+        if total == 0:
+            return float("nan")
+        running = 0
+        for bound, n in zip([*self._bounds, float("inf")], self._counts, strict=True):
+            running += n
+            if running >= q * total:
+                return bound
+        return float("inf")
+
+    def collect(self) -> Iterable[HistogramMetricFamily]:
+        buckets, total = self.snapshot()
+        fam = HistogramMetricFamily(self._name, self._doc)
+        fam.add_metric([], buckets, total)
+        yield fam
+
+
+class FreshnessCollector(Collector):
+    """``freshness_seconds{symbol}`` = now - newest committed trade time, computed at scrape."""
+
+    def __init__(self, newest: Mapping[str, float]) -> None:
+        self._newest = newest
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        now = time.time()
+        fam = GaugeMetricFamily(
+            P + "freshness_seconds",
+            "Now minus the newest trade time committed to MySQL, per symbol",
+            labels=["symbol"],
+        )
+        for sym, newest in sorted(self._newest.items()):
+            fam.add_metric([sym], max(0.0, now - newest))
+        yield fam
+
+
+class ProcessorMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.input_rows_per_s = Gauge(
+            P + "input_rows_per_second", "Kafka rows/s read (last batch)", registry=r
+        )
+        self.processed_rows_per_s = Gauge(
+            P + "processed_rows_per_second", "Rows/s processed (last batch)", registry=r
+        )
+        self.input_rows = Counter(P + "input_rows_total", "Kafka rows read", registry=r)
+        self.batches = Counter(P + "batches_total", "Micro-batches committed", registry=r)
+        self.batches_skipped = Counter(
+            P + "batches_replayed_total", "Replayed batches skipped by the ledger", registry=r
+        )
+        self.batch_duration = Histogram(
+            P + "batch_duration_seconds",
+            "Micro-batch duration (Spark)",
+            buckets=DURATION_BUCKETS_S,
+            registry=r,
+        )
+        self.kafka_lag = Gauge(
+            P + "kafka_offsets_behind_latest",
+            "Kafka offsets not processed yet",
+            ["topic"],
+            registry=r,
+        )
+        self.watermark_delay = Gauge(
+            P + "watermark_delay_seconds", "Now minus the event-time watermark", registry=r
+        )
+        self.watermark_setting = Gauge(
+            P + "watermark_allowed_lateness_seconds", "Configured watermark delay", registry=r
+        )
+        self.state_rows = Gauge(
+            P + "state_rows", "Rows of processor state in MySQL", ["table"], registry=r
+        )
+        self.late_rows = Counter(
+            P + "late_rows_total", "Trades later than the watermark", registry=r
+        )
+        self.duplicate_rows = Counter(
+            P + "duplicate_rows_total", "Deliveries of trades already counted", registry=r
+        )
+        self.rejected_rows = Counter(
+            P + "rejected_rows_total", "Messages rejected (DLQ)", ["reason"], registry=r
+        )
+        self.accepted_rows = Counter(
+            P + "accepted_rows_total", "Trades counted into candles", registry=r
+        )
+        self.rows_upserted = Counter(
+            P + "rows_upserted_total", "Candle rows upserted", ["interval"], registry=r
+        )
+        self.sink_latency = Histogram(
+            P + "sink_write_seconds",
+            "MySQL transaction time per batch",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=r,
+        )
+        self.dlq_failures = Counter(
+            P + "dlq_publish_failures_total", "DLQ records not confirmed by Kafka", registry=r
+        )
+        self.e2e_latency = WeightedHistogram(
+            P + "end_to_end_latency_seconds", "Trade time to MySQL commit", LATENCY_BUCKETS_S
+        )
+        r.register(self.e2e_latency)
+        self.last_trade_time = Gauge(
+            P + "last_committed_trade_timestamp_seconds",
+            "Trade time of the newest trade committed, per symbol",
+            ["symbol"],
+            registry=r,
+        )
+        self._newest: dict[str, float] = {}
+        r.register(FreshnessCollector(self._newest))
+
+    def serve(self, port: int) -> tuple[Any, Any]:
+        """Serve /metrics; returns (server, thread) so the caller can shut it down."""
+        server, thread = start_http_server(port, registry=self.registry)
+        logger.info("metrics on :%d/metrics", port)
+        return server, thread
+
+    def committed(
+        self,
+        newest_by_symbol: Mapping[str, int],
+        buckets: Iterable[tuple[int, int]],
+        commit_s: float,
+    ) -> None:
+        """After a commit: freshness per symbol and end-to-end latency of the batch's trades."""
+        for sym, t_us in newest_by_symbol.items():
+            t = t_us / 1e6
+            if t > self._newest.get(sym, 0.0):
+                self._newest[sym] = t
+                self.last_trade_time.labels(sym).set(t)
+        for t_us, n in buckets:
+            self.e2e_latency.observe(max(0.0, commit_s - t_us / 1e6), n)
+
+    def on_progress(self, progress_json: str) -> None:
+        """Update from a StreamingQueryProgress (its JSON form)."""
+        p: dict[str, Any] = json.loads(progress_json)
+        self.input_rows_per_s.set(float(p.get("inputRowsPerSecond") or 0.0))
+        self.processed_rows_per_s.set(float(p.get("processedRowsPerSecond") or 0.0))
+        self.input_rows.inc(int(p.get("numInputRows") or 0))
+        batch_ms = (p.get("durationMs") or {}).get("triggerExecution")
+        if batch_ms is not None and int(p.get("numInputRows") or 0) > 0:
+            self.batch_duration.observe(float(batch_ms) / 1000.0)
+        for source in p.get("sources") or []:
+            lag = kafka_lag(source.get("endOffset"), source.get("latestOffset"))
+            for topic, behind in lag.items():
+                self.kafka_lag.labels(topic).set(behind)
+
+
+def _offsets(value: Any) -> dict[str, dict[str, int]]:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    if not isinstance(value, dict):
+        return {}
+    out: dict[str, dict[str, int]] = {}
+    for topic, parts in value.items():
+        if isinstance(parts, dict):
+            out[str(topic)] = {str(p): int(o) for p, o in parts.items()}
+    return out
+
+
+def kafka_lag(end_offset: Any, latest_offset: Any) -> dict[str, int]:
+    """Offsets behind latest per topic, from a Kafka source's progress (JSON text or dicts)."""
+    end = _offsets(end_offset)
+    latest = _offsets(latest_offset)
+    out: dict[str, int] = {}
+    for topic, parts in latest.items():
+        done = end.get(topic, {})
+        out[topic] = sum(max(0, off - done.get(p, 0)) for p, off in parts.items())
+    return out

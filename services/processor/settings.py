@@ -1,0 +1,90 @@
+"""Settings of `cryptopipe process` (env prefix CRYPTOPIPE_, see cryptopipe.config)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import Field, field_validator
+
+from cryptopipe.config import CommonSettings
+from cryptopipe.processor.intervals import Interval, parse_intervals
+
+DEFAULT_INTERVALS = "1s,1m"
+
+
+class ProcessorSettings(CommonSettings):
+    """Everything `cryptopipe process` needs; built once in the command and passed down."""
+
+    spark_master: str = Field(
+        "local[2]", description="Spark master URL (local[N], spark://, k8s://)."
+    )
+    spark_conf: str = Field(
+        "", description='Extra Spark conf as a JSON object, e.g. {"spark.executor.memory": "2g"}.'
+    )
+    spark_shuffle_partitions: int = Field(2, gt=0, description="spark.sql.shuffle.partitions.")
+    query_name: str = Field("candles", description="Streaming query name; names its checkpoint.")
+    checkpoint_dir: Path | None = Field(
+        None, description="Default: <state_dir>/spark/checkpoints/<query_name>."
+    )
+    trigger_interval_s: float = Field(1.0, gt=0, description="Micro-batch trigger interval.")
+    available_now: bool = Field(
+        False, description="Process what is in the topic now, then exit (batch-style catch-up)."
+    )
+    starting_offsets: str = Field(
+        "earliest", description="Kafka startingOffsets for a new checkpoint: earliest|latest|JSON."
+    )
+    max_offsets_per_trigger: int | None = Field(
+        200_000, gt=0, description="Cap on Kafka records per micro-batch (None = no cap)."
+    )
+    fail_on_data_loss: bool = Field(True, description="Kafka failOnDataLoss.")
+    intervals: str = Field(DEFAULT_INTERVALS, description="Candle intervals, e.g. 1s,1m,5m,1h.")
+    watermark_delay_s: float = Field(
+        10.0, ge=0, description="Trades older than max seen trade time minus this are late."
+    )
+    symbols: str = Field(
+        "", description="Comma-separated accepted symbols; empty accepts any well-formed symbol."
+    )
+    max_message_bytes: int = Field(64 * 1024, gt=0, description="Larger values are rejected.")
+    dlq_enabled: bool = Field(True, description="Also publish rejected input to topic_dlq.")
+    mysql_connect_timeout_s: float = Field(10.0, gt=0)
+    mysql_retry_max_s: float = Field(
+        120.0, gt=0, description="Give up a batch's MySQL write after retrying this long."
+    )
+    metrics_enabled: bool = Field(True, description="Serve /metrics on processor_metrics_port.")
+
+    @field_validator("intervals")
+    @classmethod
+    def _check_intervals(cls, value: str) -> str:
+        parse_intervals(value)
+        return value
+
+    @field_validator("spark_conf")
+    @classmethod
+    def _check_spark_conf(cls, value: str) -> str:
+        if value.strip():
+            parsed = json.loads(value)
+            if not isinstance(parsed, dict):
+                raise ValueError("spark_conf must be a JSON object")
+        return value
+
+    def interval_list(self) -> list[Interval]:
+        return parse_intervals(self.intervals)
+
+    def symbol_list(self) -> list[str]:
+        return [s.strip().upper() for s in self.symbols.split(",") if s.strip()]
+
+    def spark_conf_dict(self) -> dict[str, str]:
+        if not self.spark_conf.strip():
+            return {}
+        parsed: dict[str, object] = json.loads(self.spark_conf)
+        return {str(k): str(v) for k, v in parsed.items()}
+
+    def resolved_checkpoint_dir(self) -> Path:
+        if self.checkpoint_dir is not None:
+            return self.checkpoint_dir
+        return self.state_dir / "spark" / "checkpoints" / self.query_name
+
+    @property
+    def watermark_delay_us(self) -> int:
+        return round(self.watermark_delay_s * 1_000_000)

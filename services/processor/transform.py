@@ -1,0 +1,308 @@
+"""The Spark side of a micro-batch: parse, validate, classify and aggregate (no I/O here).
+
+Every function takes and returns DataFrames built from Spark SQL expressions only: no Python
+UDFs and no float or double on the price/quantity path (DECIMAL(20,8) from the strings, sums
+and products exact with ``spark.sql.decimalOperations.allowPrecisionLoss=false``).
+
+Classification is deterministic for any split of the stream into micro-batches:
+- *duplicate*: a later delivery (by Kafka partition, offset) of a (symbol, trade_id) already
+  seen in this batch, or whose id is in the stored ranges of counted ids;
+- *late*: older than the partition's watermark at that message, i.e. the newest trade time of
+  the partition up to this offset (stored state + this batch, in offset order) minus the delay;
+- *accepted*: everything else; only these go into candles.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as sf
+
+from cryptopipe.dlq import DlqReason
+from cryptopipe.processor.intervals import Interval
+from cryptopipe.processor.ranges import Range
+
+PRICE_TYPE = "DECIMAL(20,8)"
+# up to 12 integer and 8 fractional digits (DECIMAL(20,8)); more trailing zeros are harmless
+DECIMAL_PATTERN = r"^-?[0-9]{1,12}(\.[0-9]{0,8}0*)?$"
+SYMBOL_PATTERN = r"^[A-Z0-9]{2,20}$"
+# trade times must be plausible epoch µs: 2001-09-09 .. 2100-01-01 (fixed, so replays agree)
+MIN_TIME_US = 1_000_000_000_000_000
+MAX_TIME_US = 4_102_444_800_000_000
+LONG_MIN = -(2**63)
+
+STATUS_ACCEPTED = "accepted"
+STATUS_DUPLICATE = "duplicate"
+STATUS_LATE = "late"
+
+REQUIRED_FIELDS = (
+    "v",
+    "exchange",
+    "symbol",
+    "trade_id",
+    "price",
+    "quantity",
+    "trade_time_us",
+    "event_time_us",
+    "ingest_time_us",
+    "is_buyer_maker",
+)
+
+
+def trade_schema() -> str:
+    """The JSON schema of a v1 trade (DDL), plus the corrupt-record column."""
+    return (
+        "v INT, exchange STRING, symbol STRING, trade_id BIGINT, price STRING, quantity STRING, "
+        "trade_time_us BIGINT, event_time_us BIGINT, ingest_time_us BIGINT, "
+        "is_buyer_maker BOOLEAN, _corrupt STRING"
+    )
+
+
+def parse(raw: DataFrame, *, max_message_bytes: int, symbols: list[str]) -> DataFrame:
+    """Kafka rows -> one row per message with the typed trade fields and ``reason``/``detail``
+    (both null for a valid trade)."""
+
+    t = sf.from_json(
+        sf.col("value").cast("string"),
+        trade_schema(),
+        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"},
+    )
+    df = raw.select(
+        "topic",
+        "partition",
+        "offset",
+        "value",
+        "headers",
+        sf.when(sf.length("value") <= max_message_bytes, t).alias("t"),
+    )
+    fields = {name: sf.col(f"t.{name}") for name in REQUIRED_FIELDS}
+    all_null = sf.lit(True)
+    for col in fields.values():
+        all_null = all_null & col.isNull()
+    missing = sf.concat_ws(
+        ",", *[sf.when(col.isNull(), sf.lit(name)) for name, col in fields.items()]
+    )
+    price_ok = fields["price"].rlike(DECIMAL_PATTERN)
+    qty_ok = fields["quantity"].rlike(DECIMAL_PATTERN)
+    price = sf.expr(f"try_cast(t.price AS {PRICE_TYPE})")
+    qty = sf.expr(f"try_cast(t.quantity AS {PRICE_TYPE})")
+    symbol_ok = fields["symbol"].rlike(SYMBOL_PATTERN)
+    if symbols:
+        symbol_ok = symbol_ok & fields["symbol"].isin(*symbols)
+    time_ok = fields["trade_time_us"].between(MIN_TIME_US, MAX_TIME_US)
+
+    def rule(cond: Column, reason: DlqReason, detail: Column) -> tuple[Column, str, Column]:
+        return cond, reason.value, detail
+
+    rules = [
+        rule(sf.col("value").isNull(), DlqReason.NOT_JSON, sf.lit("empty message value")),
+        rule(
+            sf.length("value") > max_message_bytes,
+            DlqReason.OVERSIZED,
+            sf.concat(
+                sf.lit("value of "), sf.length("value"), sf.lit(f" bytes > {max_message_bytes}")
+            ),
+        ),
+        rule(
+            sf.col("t").isNull() | (sf.col("t._corrupt").isNotNull() & all_null),
+            DlqReason.NOT_JSON,
+            sf.lit("value is not a JSON object"),
+        ),
+        rule(
+            sf.col("t._corrupt").isNotNull(),
+            DlqReason.WRONG_TYPE,
+            sf.concat(sf.lit("wrong type in field(s): "), missing),
+        ),
+        rule(missing != "", DlqReason.MISSING_FIELD, sf.concat(sf.lit("missing: "), missing)),
+        rule(
+            fields["v"] != 1,
+            DlqReason.SCHEMA_VERSION,
+            sf.concat(sf.lit("schema version "), fields["v"].cast("string"), sf.lit(" is not 1")),
+        ),
+        rule(
+            fields["exchange"] != "binance",
+            DlqReason.UNSUPPORTED_EVENT,
+            sf.concat(sf.lit("exchange "), fields["exchange"], sf.lit(" is not binance")),
+        ),
+        rule(~symbol_ok, DlqReason.UNKNOWN_SYMBOL, sf.concat(sf.lit("symbol "), fields["symbol"])),
+        rule(
+            ~(price_ok & qty_ok) | price.isNull() | qty.isNull(),
+            DlqReason.BAD_DECIMAL,
+            sf.concat(
+                sf.lit("price/quantity not DECIMAL(20,8): "),
+                fields["price"],
+                sf.lit(" / "),
+                fields["quantity"],
+            ),
+        ),
+        rule(
+            (price <= 0) | (qty <= 0),
+            DlqReason.NON_POSITIVE,
+            sf.concat(
+                sf.lit("price/quantity must be > 0: "),
+                fields["price"],
+                sf.lit(" / "),
+                fields["quantity"],
+            ),
+        ),
+        rule(
+            ~time_ok,
+            DlqReason.BAD_TIME,
+            sf.concat(
+                sf.lit("trade_time_us out of range: "), fields["trade_time_us"].cast("string")
+            ),
+        ),
+    ]
+    reason: Column = sf.lit(None).cast("string")
+    detail: Column = sf.lit(None).cast("string")
+    for cond, name, text in reversed(rules):
+        reason = sf.when(cond, sf.lit(name)).otherwise(reason)
+        detail = sf.when(cond, text).otherwise(detail)
+    return df.select(
+        "topic",
+        "partition",
+        "offset",
+        "value",
+        "headers",
+        fields["symbol"].alias("symbol"),
+        fields["trade_id"].alias("trade_id"),
+        price.alias("price"),
+        qty.alias("quantity"),
+        fields["trade_time_us"].alias("trade_time_us"),
+        fields["is_buyer_maker"].alias("is_buyer_maker"),
+        reason.alias("reason"),
+        detail.alias("detail"),
+    )
+
+
+def classify(
+    spark: SparkSession,
+    valid: DataFrame,
+    *,
+    stored_watermarks: dict[int, int],
+    stored_ranges: dict[str, list[Range]],
+    watermark_delay_us: int,
+) -> DataFrame:
+    """Valid trades -> plus ``watermark_us`` and ``status`` (accepted / duplicate / late)."""
+
+    if stored_watermarks:
+        pairs = []
+        for part, mark in sorted(stored_watermarks.items()):
+            pairs += [sf.lit(part), sf.lit(mark).cast("bigint")]
+        prev_max = sf.coalesce(
+            sf.try_element_at(sf.create_map(*pairs), sf.col("partition")),
+            sf.lit(LONG_MIN).cast("bigint"),
+        )
+    else:
+        prev_max = sf.lit(LONG_MIN).cast("bigint")
+    by_offset = (
+        Window.partitionBy("topic", "partition")
+        .orderBy("offset")
+        .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    )
+    by_trade = Window.partitionBy("symbol", "trade_id").orderBy("partition", "offset")
+    df = valid.select(
+        "*",
+        (
+            sf.greatest(sf.max("trade_time_us").over(by_offset), prev_max)
+            - sf.lit(watermark_delay_us)
+        ).alias("watermark_us"),
+        sf.row_number().over(by_trade).alias("delivery"),
+    )
+    rows = [(sym, lo, hi) for sym, rs in stored_ranges.items() for lo, hi in rs]
+    if rows:
+        known = spark.createDataFrame(rows, "r_symbol STRING, r_lo BIGINT, r_hi BIGINT")
+        df = df.join(
+            sf.broadcast(known),
+            (sf.col("symbol") == sf.col("r_symbol"))
+            & sf.col("trade_id").between(sf.col("r_lo"), sf.col("r_hi")),
+            "left",
+        )
+        counted = sf.col("r_lo").isNotNull()
+    else:
+        counted = sf.lit(False)
+    status = (
+        sf.when((sf.col("delivery") > 1) | counted, sf.lit(STATUS_DUPLICATE))
+        .when(sf.col("trade_time_us") < sf.col("watermark_us"), sf.lit(STATUS_LATE))
+        .otherwise(sf.lit(STATUS_ACCEPTED))
+    )
+    return df.select(
+        "topic",
+        "partition",
+        "offset",
+        "symbol",
+        "trade_id",
+        "price",
+        "quantity",
+        "trade_time_us",
+        "is_buyer_maker",
+        "watermark_us",
+        status.alias("status"),
+    )
+
+
+def partial_candles(accepted: DataFrame, intervals: list[Interval]) -> DataFrame:
+    """Accepted trades -> one partial candle per (symbol, interval, window) of this batch."""
+
+    out: DataFrame | None = None
+    for interval in intervals:
+        size = interval.micros
+        start = (sf.floor(sf.col("trade_time_us") / sf.lit(size)) * sf.lit(size)).cast("bigint")
+        rank = sf.struct("trade_time_us", "trade_id", "price")
+        agg = (
+            accepted.withColumn("window_start_us", start)
+            .groupBy("symbol", "window_start_us")
+            .agg(
+                sf.min(rank).alias("first"),
+                sf.max(rank).alias("last"),
+                sf.max("price").alias("high"),
+                sf.min("price").alias("low"),
+                sf.sum("quantity").alias("volume"),
+                sf.sum(sf.col("price") * sf.col("quantity")).alias("quote_volume"),
+                sf.count(sf.lit(1)).alias("trade_count"),
+                sf.sum(
+                    sf.when(~sf.col("is_buyer_maker"), sf.col("quantity")).otherwise(sf.lit(0))
+                ).alias("taker_buy_volume"),
+            )
+            .select(
+                "symbol",
+                sf.lit(interval.label).alias("bar_interval"),
+                "window_start_us",
+                (sf.col("window_start_us") + sf.lit(size)).alias("window_end_us"),
+                sf.col("first.price").alias("open"),
+                "high",
+                "low",
+                sf.col("last.price").alias("close"),
+                "volume",
+                "quote_volume",
+                "trade_count",
+                "taker_buy_volume",
+                sf.col("first.trade_id").alias("first_trade_id"),
+                sf.col("last.trade_id").alias("last_trade_id"),
+                sf.col("first.trade_time_us").alias("open_trade_time_us"),
+                sf.col("last.trade_time_us").alias("close_trade_time_us"),
+            )
+        )
+        out = agg if out is None else out.unionByName(agg)
+    assert out is not None
+    return out
+
+
+def new_id_ranges(accepted: DataFrame) -> DataFrame:
+    """Accepted (distinct) ids -> compact ``[lo, hi]`` ranges per symbol (gaps and islands)."""
+
+    w = Window.partitionBy("symbol").orderBy("trade_id")
+    return (
+        accepted.select("symbol", "trade_id")
+        .withColumn("island", sf.col("trade_id") - sf.row_number().over(w))
+        .groupBy("symbol", "island")
+        .agg(sf.min("trade_id").alias("lo"), sf.max("trade_id").alias("hi"))
+        .select("symbol", "lo", "hi")
+    )
+
+
+def latency_buckets(accepted: DataFrame, bucket_us: int) -> DataFrame:
+    """Accepted trades counted per ``bucket_us`` of trade time (for the end-to-end histogram)."""
+
+    return accepted.groupBy(
+        (sf.floor(sf.col("trade_time_us") / sf.lit(bucket_us)) * bucket_us).alias("t")
+    ).count()

@@ -1,0 +1,168 @@
+"""The processor against real Kafka, Spark (local mode) and MariaDB, sharing one SparkSession.
+
+The tests of this module build on each other (one topic, one checkpoint) to pay for the Spark
+start-up once: the first checks exact candles, the second adds duplicates, late trades and
+poison to the same stream.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from pyspark.sql import SparkSession
+
+from cryptopipe.dlq import parse_headers
+from cryptopipe.processor.job import run
+from tests.integration.processor.conftest import (
+    StackFixture,
+    candles_in_db,
+    create_topics,
+    normalized,
+    processor_settings,
+    produce,
+    query,
+    read_all,
+    truncate_state,
+)
+from tests.integration.processor.dataset import (
+    T,
+    expected_candles,
+    make_trades,
+    send_order,
+)
+
+pytestmark = [pytest.mark.kafka, pytest.mark.mysql, pytest.mark.spark]
+
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"]
+
+
+class Story:
+    """State shared by the tests of this module (same topic, same checkpoint)."""
+
+    topic = f"it.trades.{uuid.uuid4().hex[:8]}"
+    counted: list[T] = []
+    checkpoint: Path | None = None
+
+
+@pytest.fixture(scope="module")
+def story(stack: StackFixture, tmp_path_factory: pytest.TempPathFactory) -> type[Story]:
+    create_topics(stack, [Story.topic, f"{Story.topic}.dlq"])
+    Story.checkpoint = tmp_path_factory.mktemp("ckpt") / "q"
+    truncate_state(stack)
+    return Story
+
+
+def run_once(stack: StackFixture, spark: SparkSession, story: type[Story], **kw: Any) -> None:
+    assert story.checkpoint is not None
+    settings = processor_settings(
+        stack,
+        story.topic,
+        story.checkpoint,
+        max_offsets_per_trigger=700,
+        max_message_bytes=4096,
+        **kw,
+    )
+    run(settings, spark=spark)
+
+
+def test_known_trades_give_exactly_the_decimal_candles(
+    stack: StackFixture, spark: SparkSession, story: type[Story]
+) -> None:
+    trades = make_trades(SYMBOLS, per_symbol=600, span_s=150, seed=11)
+    produce(
+        stack, story.topic, [(t.symbol.encode(), t.value()) for t in send_order(trades, seed=5)]
+    )
+    story.counted = list(trades)
+
+    run_once(stack, spark, story)
+
+    got = candles_in_db(stack)
+    want = normalized(expected_candles(trades))
+    assert {k for k in got if k[1] == "1m"} == {k for k in want if k[1] == "1m"}
+    assert got.keys() == want.keys()
+    mismatches = [(k, got[k], want[k]) for k in want if got[k] != want[k]]
+    assert not mismatches, mismatches[:3]
+    per_interval = dict(
+        query(stack, "SELECT bar_interval, SUM(trade_count) FROM candles GROUP BY 1")
+    )
+    assert {k: int(v) for k, v in per_interval.items()} == {"1s": len(trades), "1m": len(trades)}
+    batches = query(
+        stack, "SELECT COUNT(*), SUM(accepted_rows), SUM(late_rows) FROM processor_batches"
+    )
+    count, accepted, late = batches[0]
+    assert count >= 3  # 2,400 messages at 700 per trigger: several batches merged into the rows
+    assert (int(accepted), int(late)) == (len(trades), 0)
+
+
+def test_duplicates_late_trades_and_poison_end_where_the_contract_says(
+    stack: StackFixture, spark: SparkSession, story: type[Story]
+) -> None:
+    assert story.counted, "needs the first test's stream"
+    last = max(t.trade_time_us for t in story.counted)
+    fresh = make_trades(SYMBOLS, per_symbol=100, span_s=20, seed=12, start_us=last + 1_000_000)
+    # continue the id sequences after the first test's trades
+    fresh = [
+        T(t.symbol, t.trade_id + 600, t.price, t.quantity, t.trade_time_us, t.is_buyer_maker)
+        for t in fresh
+    ]
+    newest = max(t.trade_time_us for t in fresh if t.symbol == "BTCUSDT")
+    late = [
+        T("BTCUSDT", 5000 + i, "100.00000000", "1.00000000", newest - 60_000_000 - i, False)
+        for i in range(3)
+    ]
+    redelivered = story.counted[:40] + fresh[:10]  # old and in-batch duplicates
+    poison: list[tuple[bytes | None, bytes]] = [
+        (b"BTCUSDT", b"{not json"),
+        (b"BTCUSDT", orjson.dumps({"v": 1, "symbol": "BTCUSDT"})),
+        (b"BTCUSDT", fresh[0].value().replace(b'"trade_id":', b'"trade_id":"x","_":')),
+        (b"BTCUSDT", fresh[0].value().replace(fresh[0].price.encode(), b"-5")),
+        (b"BTCUSDT", fresh[0].value().replace(b'"v":1', b'"v":9')),
+        (b"BTCUSDT", b"{" + b" " * 5000 + b"}"),
+    ]
+    messages: list[tuple[bytes | None, bytes]] = [
+        (t.symbol.encode(), t.value()) for t in send_order(fresh, seed=3)
+    ]
+    messages += [(t.symbol.encode(), t.value()) for t in redelivered]
+    messages += [(t.symbol.encode(), t.value()) for t in late]
+    messages += poison
+    produce(stack, story.topic, messages)
+
+    run_once(stack, spark, story)
+
+    counted = story.counted + fresh
+    got = candles_in_db(stack)
+    want = normalized(expected_candles(counted))
+    assert got == want  # duplicates counted once, late trades not in candles
+    late_rows = query(
+        stack,
+        "SELECT symbol, trade_id, trade_time_us, watermark_us FROM late_trades ORDER BY trade_id",
+    )
+    assert [(s, int(i)) for s, i, _, _ in late_rows] == [("BTCUSDT", t.trade_id) for t in late]
+    # the watermark is the newest trade time of the partition so far minus 10 s
+    assert all(int(w) >= newest - 10_000_000 > int(t) for _, _, t, w in late_rows)
+    reasons = Counter(r for (r,) in query(stack, "SELECT reason FROM rejected_trades"))
+    assert reasons == Counter(
+        {
+            "not_json": 1,
+            "missing_field": 1,
+            "wrong_type": 1,
+            "non_positive": 1,
+            "schema_version": 1,
+            "oversized": 1,
+        }
+    )
+    dlq = read_all(stack, f"{story.topic}.dlq")
+    headers = [parse_headers(m.headers()) for m in dlq]
+    assert Counter(h["dlq.reason"] for h in headers) == reasons
+    assert {m.value() for m in dlq} == {v for _, v in poison}  # raw bytes, untouched
+    assert all(h["dlq.source"] == "processor" for h in headers)
+    sums = query(
+        stack,
+        "SELECT SUM(duplicate_rows), SUM(late_rows), SUM(rejected_rows) FROM processor_batches",
+    )[0]
+    assert tuple(int(x) for x in sums) == (len(redelivered), len(late), len(poison))

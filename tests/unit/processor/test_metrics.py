@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import json
+
+from prometheus_client import generate_latest
+
+from cryptopipe.processor.metrics import ProcessorMetrics, WeightedHistogram, kafka_lag
+
+
+def test_kafka_lag_from_progress_offsets() -> None:
+    end = json.dumps({"crypto.trades": {"0": 100, "1": 50}})
+    latest = {"crypto.trades": {"0": 130, "1": 50, "2": 7}}
+    assert kafka_lag(end, latest) == {"crypto.trades": 37}
+    assert kafka_lag(None, None) == {}
+
+
+def test_weighted_histogram_counts_each_trade() -> None:
+    h = WeightedHistogram("x_seconds", "x", [1.0, 2.0])
+    h.observe(0.5, 3)
+    h.observe(1.5, 1)
+    h.observe(9.0, 1)
+    buckets, total = h.snapshot()
+    assert buckets == [("1.0", 3.0), ("2.0", 4.0), ("+Inf", 5.0)]
+    assert total == 0.5 * 3 + 1.5 + 9.0
+    assert h.quantile(0.5) == 1.0
+    assert h.quantile(0.99) == float("inf")
+
+
+def test_progress_and_commit_reach_the_exposition() -> None:
+    m = ProcessorMetrics()
+    progress = {
+        "name": "candles",
+        "numInputRows": 10,
+        "inputRowsPerSecond": 5.0,
+        "processedRowsPerSecond": 20.0,
+        "durationMs": {"triggerExecution": 500},
+        "sources": [
+            {"endOffset": {"t": {"0": 10}}, "latestOffset": {"t": {"0": 25}}},
+        ],
+    }
+    m.on_progress(json.dumps(progress))
+    m.committed({"BTCUSDT": 1_000_000_000}, [(999_000_000, 4)], commit_s=1001.0)
+    text = generate_latest(m.registry).decode()
+    assert 'cryptopipe_processor_kafka_offsets_behind_latest{topic="t"} 15.0' in text
+    assert "cryptopipe_processor_batch_duration_seconds_count 1.0" in text
+    assert 'cryptopipe_processor_end_to_end_latency_seconds_bucket{le="3.0"} 4.0' in text
+    assert 'cryptopipe_processor_end_to_end_latency_seconds_bucket{le="1.5"} 0.0' in text
+    assert (
+        'cryptopipe_processor_last_committed_trade_timestamp_seconds{symbol="BTCUSDT"} 1000.0'
+        in text
+    )
+    assert 'cryptopipe_processor_freshness_seconds{symbol="BTCUSDT"}' in text
