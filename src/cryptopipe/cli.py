@@ -12,6 +12,7 @@ import click
 from pydantic import ValidationError
 
 from cryptopipe import __version__
+from cryptopipe.audit.cli import audit
 from cryptopipe.db.cli import db
 
 logger = logging.getLogger(__name__)
@@ -186,6 +187,7 @@ main.add_command(produce)
 
 
 main.add_command(db)
+main.add_command(audit)
 
 
 if __name__ == "__main__":  # pragma: no cover

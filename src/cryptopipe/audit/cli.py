@@ -1,0 +1,152 @@
+"""`cryptopipe audit`: prove that every trade on the topic is counted exactly once in MySQL."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from cryptopipe.audit.settings import AuditSettings
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2
+
+
+def render_table(report: Any) -> str:
+    head = (
+        f"{'SYMBOL':<12}{'INTERVAL':<9}{'TOPIC MSGS':>11}{'DUPES':>7}{'DISTINCT':>10}"
+        f"{'ID RANGE':>24}{'GAPS':>6}{'IN MYSQL':>10}{'LATE':>6}  STATUS"
+    )
+    lines = [head]
+    for r in report.results:
+        id_range = f"{r.topic_first_id}..{r.topic_last_id}" if r.topic_distinct else "-"
+        status = "ok" if r.ok else "; ".join(r.problems())
+        lines.append(
+            f"{r.symbol:<12}{r.interval:<9}{r.topic_messages:>11}{r.topic_duplicates:>7}"
+            f"{r.topic_distinct:>10}{id_range:>24}{r.topic_missing_ids:>6}"
+            f"{r.candle_trades:>10}{r.late_trades:>6}  {status}"
+        )
+    if not report.results:
+        lines.append("(no trades on the topic and no candles in MySQL)")
+    verdict = "COMPLETE: nothing missing, nothing double counted" if report.ok else "PROBLEMS FOUND"
+    lines.append(
+        f"{verdict} — {report.topic_messages} messages scanned"
+        f"{f', {report.topic_invalid} not valid trades' if report.topic_invalid else ''}"
+        f" in {report.duration_s:.1f}s"
+    )
+    return "\n".join(lines)
+
+
+def _save(settings: AuditSettings, report: Any) -> Path:
+    path = settings.state_dir / "audit" / "last.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(report.to_json(), indent=2))
+    os.replace(tmp, path)
+    return path
+
+
+def _audit_until(settings: AuditSettings, wait_s: float) -> Any:
+    """Audit; with ``wait_s`` > 0 repeat (backing off) until complete or the time is up."""
+    from cryptopipe.audit.runner import run_audit  # noqa: PLC0415
+
+    deadline = time.monotonic() + wait_s
+    delay = 1.0
+    while True:
+        report = run_audit(settings)
+        if report.ok or time.monotonic() + delay > deadline:
+            return report
+        logger.info("audit not complete yet, retrying in %.0fs", delay)
+        time.sleep(delay)
+        delay = min(delay * 2, 15.0)
+
+
+def _watch(settings: AuditSettings) -> None:
+    from prometheus_client import start_http_server  # noqa: PLC0415
+
+    from cryptopipe.audit.metrics import AuditMetrics  # noqa: PLC0415
+    from cryptopipe.audit.runner import run_audit  # noqa: PLC0415
+
+    metrics = AuditMetrics()
+    start_http_server(settings.audit_metrics_port, addr="0.0.0.0", registry=metrics.registry)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    logger.info(
+        "audit watch: every %.0fs, metrics on :%d",
+        settings.watch_interval_s,
+        settings.audit_metrics_port,
+    )
+    backoff = settings.watch_interval_s
+    while not stop.is_set():
+        try:
+            report = run_audit(settings)
+            metrics.record(report)
+            _save(settings, report)
+            logger.info(
+                "audit %s",
+                "complete" if report.ok else "found problems",
+                extra={"audit_ok": report.ok},
+            )
+            backoff = settings.watch_interval_s
+        except Exception:
+            metrics.record_error()
+            logger.exception("audit failed; retrying in %.0fs", backoff)
+            backoff = min(backoff * 2, 600.0)
+        stop.wait(backoff)
+
+
+@click.command("audit")
+@click.option("--symbols", default=None, help="Comma-separated symbols (default: all).")
+@click.option("--since", default=None, help="Trades at or after this time (ISO-8601 or epoch s).")
+@click.option("--until", default=None, help="Trades before this time (ISO-8601 or epoch s).")
+@click.option("--intervals", default=None, help="Candle intervals to check (default 1s,1m).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option(
+    "--wait",
+    "wait_s",
+    type=float,
+    default=0.0,
+    help="Retry for up to this many seconds while the processor catches up.",
+)
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Keep auditing every CRYPTOPIPE_WATCH_INTERVAL_S and serve the result as metrics.",
+)
+def audit(as_json: bool, wait_s: float, watch: bool, **options: str | None) -> None:
+    """Compare trades on crypto.trades with the candles in MySQL, per symbol and interval.
+
+    Exit code 0 only when nothing is missing or double counted (1: problems, 2: error).
+    """
+    overrides: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
+    try:
+        settings = AuditSettings(**overrides)
+    except ValidationError as exc:
+        click.secho(f"error: invalid settings:\n{exc}", fg="red", err=True)
+        sys.exit(EXIT_ERROR)
+    if watch:
+        _watch(settings)
+        return
+    try:
+        report = _audit_until(settings, wait_s)
+    except Exception as exc:
+        click.secho(
+            f"error: audit failed: {exc}\nIs the stack up? Check `cryptopipe stack status`.",
+            fg="red",
+            err=True,
+        )
+        sys.exit(EXIT_ERROR)
+    _save(settings, report)
+    click.echo(json.dumps(report.to_json(), indent=2) if as_json else render_table(report))
+    sys.exit(EXIT_OK if report.ok else EXIT_PROBLEMS)

@@ -1,0 +1,188 @@
+"""The audit's adapters: scan the trades topic once, read the candle totals from MySQL."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pymysql
+
+from cryptopipe.audit.core import MICROS, CandleTotals, IdTally, TimeBounds
+from cryptopipe.config import CommonSettings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class TopicScan:
+    """Per (bounds, symbol) tallies from one pass over the topic."""
+
+    tallies: dict[TimeBounds, dict[str, IdTally]]
+    messages: int = 0
+    invalid: int = 0
+    by_partition: dict[int, int] = field(default_factory=dict)
+
+
+def _trade_fields(value: bytes) -> tuple[str, int, int] | None:
+    try:
+        doc = orjson.loads(value)
+        symbol, trade_id, time_us = doc["symbol"], doc["trade_id"], doc["trade_time_us"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return None
+    if not (isinstance(symbol, str) and type(trade_id) is int and type(time_us) is int):
+        return None
+    return symbol, trade_id, time_us
+
+
+def scan_topic(
+    settings: CommonSettings,
+    bounds: Sequence[TimeBounds],
+    symbols: set[str] | None,
+    *,
+    timeout_s: float = 300.0,
+    progress: Callable[[int], None] | None = None,
+) -> TopicScan:
+    """Read every partition of the trades topic from the start to its end as of now."""
+    from confluent_kafka import Consumer, TopicPartition  # noqa: PLC0415
+
+    consumer = Consumer(
+        {
+            **settings.kafka_client_config(),
+            "group.id": f"cryptopipe-audit-{time.time_ns()}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": False,
+            "auto.offset.reset": "earliest",
+            "fetch.max.bytes": 64 * 1024 * 1024,
+        }
+    )
+    scan = TopicScan(tallies={b: defaultdict(IdTally) for b in set(bounds)})
+    try:
+        meta = consumer.list_topics(settings.topic_trades, timeout=30)
+        topic = meta.topics.get(settings.topic_trades)
+        if topic is None or topic.error is not None:
+            raise RuntimeError(f"topic {settings.topic_trades} not found on the cluster")
+        ends: dict[int, int] = {}
+        assignment = []
+        for pid in topic.partitions:
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(settings.topic_trades, pid), timeout=30
+            )
+            if high > low:
+                ends[pid] = high
+                assignment.append(TopicPartition(settings.topic_trades, pid, low))
+        consumer.assign(assignment)
+        pending: dict[tuple[TimeBounds, str], list[int]] = defaultdict(list)
+        deadline = time.monotonic() + timeout_s
+        while ends:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"scanning {settings.topic_trades} took over {timeout_s:.0f}s")
+            for msg in consumer.consume(num_messages=10_000, timeout=1.0):
+                if msg.error():
+                    logger.warning("consume error: %s", msg.error())
+                    continue
+                pid, offset = msg.partition(), msg.offset()
+                if pid is None or offset is None or pid not in ends or offset >= ends[pid]:
+                    continue
+                if offset + 1 >= ends[pid]:
+                    del ends[pid]
+                scan.messages += 1
+                scan.by_partition[pid] = scan.by_partition.get(pid, 0) + 1
+                fields = _trade_fields(msg.value() or b"")
+                if fields is None:
+                    scan.invalid += 1
+                    continue
+                symbol, trade_id, time_us = fields
+                if symbols and symbol not in symbols:
+                    continue
+                for b in scan.tallies:
+                    if b.contains(time_us):
+                        pending[(b, symbol)].append(trade_id)
+            for (b, symbol), ids in pending.items():
+                scan.tallies[b][symbol].add_many(ids)
+            pending.clear()
+            if progress:
+                progress(scan.messages)
+    finally:
+        consumer.close()
+    return scan
+
+
+def _connect(settings: CommonSettings) -> pymysql.connections.Connection:
+    return pymysql.connect(
+        host=settings.mysql_host,
+        port=settings.mysql_port,
+        user=settings.mysql_user,
+        password=settings.mysql_app_password(),
+        database=settings.mysql_database,
+        connect_timeout=10,
+        autocommit=True,
+    )
+
+
+def _us_to_dt_sql(time_us: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time_us // MICROS)) + (
+        f".{time_us % MICROS:06d}"
+    )
+
+
+def candle_intervals(settings: CommonSettings) -> list[str]:
+    conn = _connect(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT DISTINCT bar_interval FROM candles")
+            return sorted(str(r[0]) for r in cur.fetchall())
+    finally:
+        conn.close()
+
+
+def candle_totals(
+    settings: CommonSettings,
+    interval: str,
+    bounds: TimeBounds,
+    symbols: set[str] | None,
+) -> Mapping[str, CandleTotals]:
+    """Sum of trade_count, first and last trade id per symbol; late trade ids in the bounds."""
+    where, args = ["bar_interval = %s"], [interval]
+    late_where, late_args = ["1 = 1"], []
+    if bounds.since_us is not None:
+        where.append("window_start >= %s")
+        args.append(_us_to_dt_sql(bounds.since_us))
+        late_where.append("trade_time_us >= %s")
+        late_args.append(bounds.since_us)
+    if bounds.until_us is not None:
+        where.append("window_start < %s")
+        args.append(_us_to_dt_sql(bounds.until_us))
+        late_where.append("trade_time_us < %s")
+        late_args.append(bounds.until_us)
+    conn = _connect(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT symbol, SUM(trade_count), MIN(first_trade_id), MAX(last_trade_id)"
+                f" FROM candles WHERE {' AND '.join(where)} GROUP BY symbol",
+                args,
+            )
+            rows: list[Any] = list(cur.fetchall())
+            cur.execute(
+                f"SELECT symbol, trade_id FROM late_trades WHERE {' AND '.join(late_where)}",
+                late_args,
+            )
+            late: dict[str, set[int]] = defaultdict(set)
+            for symbol, trade_id in cur.fetchall():
+                late[str(symbol)].add(int(trade_id))
+    finally:
+        conn.close()
+    out: dict[str, CandleTotals] = {}
+    for symbol, count, first, last in rows:
+        out[str(symbol)] = CandleTotals(int(count), first, last, frozenset(late.get(symbol, ())))
+    for symbol, ids in late.items():
+        if symbol not in out:
+            out[symbol] = CandleTotals(0, None, None, frozenset(ids))
+    if symbols:
+        out = {k: v for k, v in out.items() if k in symbols}
+    return out
