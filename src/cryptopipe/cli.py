@@ -14,6 +14,10 @@ from pydantic import ValidationError
 from cryptopipe import __version__
 from cryptopipe.audit.cli import audit
 from cryptopipe.db.cli import db
+from cryptopipe.observability.logs import LogFormat, configure_logging
+from cryptopipe.processor.cli import process
+from cryptopipe.producer.cli import produce
+from cryptopipe.runner.cli import run
 
 logger = logging.getLogger(__name__)
 
@@ -28,14 +32,6 @@ def fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="cryptopipe")
 @click.option(
@@ -45,12 +41,21 @@ def setup_logging(level: str) -> None:
     show_default=True,
     help="Logging level (env CRYPTOPIPE_LOG_LEVEL).",
 )
-def main(log_level: str) -> None:
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "json", "text"]),
+    default="auto",
+    envvar="CRYPTOPIPE_LOG_FORMAT",
+    show_default=True,
+    help="auto: text on a terminal, JSON lines (with trace ids) otherwise.",
+)
+@click.pass_context
+def main(ctx: click.Context, log_level: str, log_format: LogFormat) -> None:
     """cryptopipe: Binance trades -> Kafka -> Spark -> MySQL, observed end to end.
 
     Every option is also an environment variable with the CRYPTOPIPE_ prefix.
     """
-    setup_logging(log_level)
+    configure_logging(f"cryptopipe-{ctx.invoked_subcommand or 'cli'}", log_level, log_format)
 
 
 # stack -------------------------------------------------------------------------------------
@@ -149,7 +154,7 @@ def stack_status(as_json: bool, state_dir: Path | None) -> None:
         click.echo(json.dumps(report, indent=2))
         sys.exit(0 if report["healthy"] else 1)
     statuses = the_stack.status()
-    _print_status(statuses)
+    _print_status(statuses + the_stack.pipeline_status())
     for key, value in the_stack.endpoints().items():
         click.echo(f"  {key:<24} {value}")
     sys.exit(0 if all(s.state == "healthy" for s in statuses) else 1)
@@ -181,13 +186,11 @@ def _print_status(statuses: list[Any]) -> None:
             click.echo(f"{'':<14}{s.detail}")
 
 
-from cryptopipe.producer.cli import produce  # noqa: E402
-
 main.add_command(produce)
-
-
+main.add_command(process)
 main.add_command(db)
 main.add_command(audit)
+main.add_command(run)
 
 
 if __name__ == "__main__":  # pragma: no cover

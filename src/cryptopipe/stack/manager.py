@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import shutil
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -246,6 +248,24 @@ class Stack:
         state = "healthy" if healthy else "unhealthy"
         return ServiceStatus(name, state, pid, port, endpoint, log, detail, extra or {})
 
+    def pipeline_ports(self) -> dict[str, int]:
+        """The pipeline's own services (started by `cryptopipe run`) and their metrics ports."""
+        s = self.settings
+        return {
+            "producer": s.producer_metrics_port,
+            "processor": s.processor_metrics_port,
+            "audit": s.audit_metrics_port,
+        }
+
+    def pipeline_status(self) -> list[ServiceStatus]:
+        """Status of the pipeline services that were started here (absent ones are left out)."""
+        out = []
+        for name, port in self.pipeline_ports().items():
+            if self.process(name).has_record():
+                url = f"http://127.0.0.1:{port}/metrics"
+                out.append(self._status(name, port, url, functools.partial(_http_ok, url)))
+        return out
+
     def endpoints(self) -> dict[str, str]:
         s = self.settings
         return {
@@ -259,7 +279,7 @@ class Stack:
         }
 
     def status_json(self) -> dict[str, Any]:
-        services = self.status()
+        services = self.status() + self.pipeline_status()
         return {
             "state_dir": str(self.settings.state_dir),
             "brokers": self.settings.brokers,
@@ -297,6 +317,11 @@ def _with_recorded_layout(settings: StackSettings) -> StackSettings:
     if recorded is None or "brokers" in settings.model_fields_set:
         return settings
     return settings.model_copy(update={"brokers": recorded})
+
+
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as resp:
+        return int(resp.status) == 200
 
 
 def _try(fn: Callable[[], None]) -> bool:

@@ -1,0 +1,187 @@
+"""`cryptopipe run`: the whole pipeline on the local stack, with live progress, until Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cryptopipe.runner import progress
+from cryptopipe.stack.manager import Stack, tail
+from cryptopipe.stack.process import ManagedProcess
+from cryptopipe.stack.settings import StackSettings
+
+logger = logging.getLogger(__name__)
+
+# stop order: the producer first (it flushes), then the processor commits what it has
+PIPELINE = ("producer", "processor", "audit")
+
+
+def service_env(settings: StackSettings) -> dict[str, str]:
+    """The environment that points a pipeline service at this stack."""
+    env = dict(os.environ)
+    for key in (
+        "state_dir",
+        "cache_dir",
+        "kafka_port",
+        "mysql_host",
+        "mysql_port",
+        "mysql_database",
+        "mysql_user",
+        "producer_metrics_port",
+        "processor_metrics_port",
+        "audit_metrics_port",
+        "topic_trades",
+        "topic_dlq",
+    ):
+        env[f"CRYPTOPIPE_{key.upper()}"] = str(getattr(settings, key))
+    env["CRYPTOPIPE_KAFKA_BOOTSTRAP_SERVERS"] = settings.bootstrap_servers()
+    env.setdefault("CRYPTOPIPE_LOG_FORMAT", "json")
+    return env
+
+
+def service_commands(
+    source: str, symbols: str | None, rate: float | None, extra: dict[str, Any]
+) -> dict[str, list[str]]:
+    cli = [sys.executable, "-m", "cryptopipe.cli"]
+    produce = [*cli, "produce", "--source", source]
+    if symbols:
+        produce += ["--symbols", symbols]
+    if source == "synthetic" and rate:
+        produce += ["--rate", str(rate)]
+    for flag, value in extra.items():
+        if value is not None:
+            produce += [flag, str(value)]
+    return {
+        "producer": produce,
+        "processor": [*cli, "process"],
+        "audit": [*cli, "audit", "--watch"],
+    }
+
+
+def where_to_look(stack: Stack) -> str:
+    s = stack.settings
+    secret = s.secrets_dir / "mysql-app.json"
+    return "\n".join(
+        [
+            "Where to look:",
+            f"  Prometheus     http://127.0.0.1:{s.prometheus_port}  (try: cryptopipe_*)",
+            f"  Alertmanager   http://127.0.0.1:{s.alertmanager_port}",
+            f"  metrics        http://127.0.0.1:{s.producer_metrics_port}/metrics (producer),"
+            f" :{s.processor_metrics_port} (processor), :{s.audit_metrics_port} (audit)",
+            f"  MySQL          mariadb -h 127.0.0.1 -P {s.mysql_port} -u {s.mysql_user} -p"
+            f" {s.mysql_database}   (password in {secret})",
+            "                 SELECT symbol, bar_interval, window_start, open, high, low, close,"
+            " trade_count FROM candles ORDER BY window_start DESC LIMIT 10;",
+            f"  logs           {s.logs_dir}/<service>.log",
+            "  audit          cryptopipe audit",
+        ]
+    )
+
+
+def _stop_all(procs: dict[str, ManagedProcess], timeout_s: float) -> None:
+    for name in PIPELINE:
+        proc = procs.get(name)
+        if proc is not None and proc.stop(timeout_s):
+            click.echo(f"  stopped {name}", err=True)
+
+
+@click.command("run")
+@click.option(
+    "--source",
+    type=click.Choice(["synthetic", "binance", "replay"]),
+    default="synthetic",
+    show_default=True,
+    help="Trade source for the producer (binance needs network access to Binance).",
+)
+@click.option("--symbols", default=None, help="Comma-separated symbols (producer default).")
+@click.option(
+    "--rate", type=float, default=500.0, show_default=True, help="synthetic: trades per second."
+)
+@click.option("--replay-file", type=click.Path(path_type=Path), default=None)
+@click.option("--duration", type=float, default=0.0, help="Stop after N seconds (0: Ctrl-C).")
+@click.option("--interval", type=float, default=2.0, show_default=True, help="Progress period.")
+@click.option("--down", "down_after", is_flag=True, help="Also stop the stack at the end.")
+def run(
+    source: str,
+    symbols: str | None,
+    rate: float,
+    replay_file: Path | None,
+    duration: float,
+    interval: float,
+    down_after: bool,
+) -> None:
+    """Bring the stack up, run producer + processor + audit, show progress until interrupted.
+
+    Services run in the background with logs under the state dir; Ctrl-C (or --duration) stops
+    them cleanly: the producer flushes, the processor commits, then they exit.
+    """
+    settings = StackSettings()
+    stack = Stack(settings)
+    try:
+        stack.up(progress=lambda m: click.echo(f"  {m}", err=True))
+    except Exception as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(1)
+
+    procs = {name: stack.process(name) for name in PIPELINE}
+    running = [name for name, p in procs.items() if p.is_running()]
+    if running:
+        click.secho(
+            f"error: {', '.join(running)} already running (another `cryptopipe run`?); "
+            "stop it first",
+            fg="red",
+            err=True,
+        )
+        sys.exit(1)
+
+    env = service_env(stack.settings)
+    commands = service_commands(source, symbols, rate, {"--replay-file": replay_file})
+    for name in PIPELINE:
+        procs[name].start(commands[name], env=env)
+        click.echo(f"  started {name} (log: {procs[name].log_file})", err=True)
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    s = stack.settings
+    producer_url = f"http://127.0.0.1:{s.producer_metrics_port}/metrics"
+    processor_url = f"http://127.0.0.1:{s.processor_metrics_port}/metrics"
+    click.echo("Running. Ctrl-C to stop.\n" + where_to_look(stack), err=True)
+
+    exit_code = 0
+    started = time.monotonic()
+    last = progress.snapshot(time.time(), producer_url, processor_url)
+    while not stop.wait(interval):
+        now = progress.snapshot(time.time(), producer_url, processor_url)
+        click.echo(progress.format_line(last, now))
+        last = now
+        dead = [name for name in PIPELINE if not procs[name].is_running()]
+        if dead:
+            for name in dead:
+                click.secho(
+                    f"error: {name} exited; last lines of {procs[name].log_file}:\n"
+                    + tail(procs[name].log_file, 15),
+                    fg="red",
+                    err=True,
+                )
+            exit_code = 1
+            break
+        if duration and time.monotonic() - started >= duration:
+            break
+
+    click.echo("stopping the pipeline ...", err=True)
+    _stop_all(procs, timeout_s=60)
+    if down_after:
+        stack.down(progress=lambda m: click.echo(f"  {m}", err=True))
+    else:
+        click.echo("The stack keeps running: `cryptopipe stack down` stops it.", err=True)
+    click.echo(where_to_look(stack), err=True)
+    sys.exit(exit_code)
