@@ -88,7 +88,14 @@ def configure_tracing(
 
 
 def kafka_headers(context: Context | None = None) -> list[tuple[str, bytes]]:
-    """W3C trace-context headers for the current (or given) span, if it is sampled."""
+    """W3C trace-context headers for the current (or given) span; none unless it is sampled.
+
+    Unsampled trades carry no header at all: most trades are not traced, and the processor
+    only continues traces that were sampled at the producer.
+    """
+    span_ctx = trace.get_current_span(context).get_span_context()
+    if not (span_ctx.is_valid and span_ctx.trace_flags.sampled):
+        return []
     carrier: dict[str, str] = {}
     propagate.inject(carrier, context=context)
     return [(k, v.encode()) for k, v in carrier.items() if k in (TRACEPARENT, TRACESTATE)]
