@@ -74,6 +74,7 @@ def run(
             frames = run_binance(settings, pipeline, sink, stopper)
     finally:
         unflushed = sink.flush()
+        sink.close()
         metrics.up.set(0)
         logger.info(
             "stopping (%s): %d accepted, %d to DLQ, %d duplicates dropped, %d delivered, "

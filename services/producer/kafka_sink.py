@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaError, Producer
-from prometheus_client import Counter
 
 from cryptopipe.dlq import DlqRecord
 from cryptopipe.producer.metrics import ProducerMetrics
@@ -71,7 +70,8 @@ class KafkaSink:
         self._producer = producer_factory(conf)
         self._since_poll = 0
         self._fatal: str | None = None
-        self._produced: dict[bytes, Counter] = {}
+        self._produced: dict[bytes, list[float]] = {}
+        self._latency = metrics.delivery_latency.child()
         self.delivered = 0
         self.failed = 0
         self.dlq_delivered = 0
@@ -90,13 +90,13 @@ class KafkaSink:
             return
         self.delivered += 1
         key: bytes = msg.key()
-        child = self._produced.get(key)
-        if child is None:
-            child = self._produced[key] = self._metrics.trades_produced.labels(key.decode())
-        child.inc()
+        cell = self._produced.get(key)
+        if cell is None:
+            cell = self._produced[key] = self._metrics.trades_produced.cell(key.decode())
+        cell[0] += 1
         latency = msg.latency()
         if latency is not None:
-            self._metrics.delivery_latency.observe(latency)
+            self._latency.observe(latency)
 
     def _on_dlq_delivery(self, err: KafkaError | None, msg: Any) -> None:
         if err is not None:
@@ -187,6 +187,18 @@ class KafkaSink:
 
     def pending(self) -> int:
         return len(self._producer)
+
+    def close(self) -> None:
+        """Release the client after :meth:`flush`. Messages still pending then (Kafka
+        unreachable) are purged: each gets a failed delivery report, counted and logged."""
+        producer = self._producer
+        if len(producer):
+            logger.error("purging %d messages Kafka did not acknowledge", len(producer))
+            producer.purge(in_queue=True, in_flight=True)
+            producer.poll(0)
+        close = getattr(producer, "close", None)
+        if close is not None:
+            close()
 
     def flush(self, timeout_s: float | None = None) -> int:
         """Wait for every outstanding delivery report; return how many are still pending."""

@@ -8,7 +8,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+from cryptopipe.producer.hotmetrics import HotCounter, HotHistogram
 
 logger = logging.getLogger(__name__)
 
@@ -24,20 +26,21 @@ class ProducerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
-        self.frames_received = Counter(
-            P + "frames_received_total", "Raw frames/payloads received", ["source"], registry=r
+        # Hot path (once per trade): cheap cells, see hotmetrics.py.
+        self.frames_received = HotCounter(
+            P + "frames_received_total", "Raw frames/payloads received", ["source"], r
         )
-        self.trades_accepted = Counter(
+        self.trades_accepted = HotCounter(
             P + "trades_accepted_total",
             "Valid trades accepted for Kafka (after dedup); completeness SLI numerator",
             ["symbol"],
-            registry=r,
+            r,
         )
-        self.trades_produced = Counter(
+        self.trades_produced = HotCounter(
             P + "trades_produced_total",
             "Trades acknowledged by Kafka (delivery report OK, acks=all)",
             ["symbol"],
-            registry=r,
+            r,
         )
         self.delivery_failures = Counter(
             P + "delivery_failures_total",
@@ -81,18 +84,11 @@ class ProducerMetrics:
         self.rest_used_weight = Gauge(
             P + "rest_used_weight", "Last X-MBX-USED-WEIGHT-1M seen", registry=r
         )
-        self.ingest_lag = Histogram(
-            P + "ingest_lag_seconds",
-            "Receive time minus trade time",
-            ["symbol"],
-            buckets=_LAG_BUCKETS,
-            registry=r,
+        self.ingest_lag = HotHistogram(
+            P + "ingest_lag_seconds", "Receive time minus trade time", ["symbol"], _LAG_BUCKETS, r
         )
-        self.delivery_latency = Histogram(
-            P + "delivery_latency_seconds",
-            "produce() to delivery report",
-            buckets=_DELIVERY_BUCKETS,
-            registry=r,
+        self.delivery_latency = HotHistogram(
+            P + "delivery_latency_seconds", "produce() to delivery report", [], _DELIVERY_BUCKETS, r
         )
         self.queue_depth = Gauge(
             P + "queue_depth_messages", "Messages waiting in the Kafka client queue", registry=r

@@ -56,6 +56,16 @@ def normalize_decimal(text: str) -> str:
 
     Raises InvalidDecimalError (BAD_DECIMAL or NON_POSITIVE).
     """
+    whole, _, frac = text.partition(".")
+    # Fast path: plain ASCII digits (str.isdigit alone would accept other scripts' digits).
+    if whole.isdigit() and text.isascii() and len(text) <= 81 and (not frac or frac.isdigit()):
+        whole = whole.lstrip("0") or "0"
+        frac = frac.rstrip("0")
+        if frac:
+            return f"{whole}.{frac}"
+        if whole != "0":
+            return whole
+        raise InvalidDecimalError(DlqReason.NON_POSITIVE, f"zero: {text!r}")
     match = _DECIMAL_RE.fullmatch(text)
     if match is None:
         raise InvalidDecimalError(
@@ -96,16 +106,13 @@ def decode_frame(raw: bytes, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> 
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         return Rejection(DlqReason.NOT_JSON, f"invalid JSON: {exc}"[:200])
-    if not isinstance(obj, dict):
+    if type(obj) is not dict:
         return Rejection(DlqReason.NOT_AN_OBJECT, f"JSON {type(obj).__name__}, not an object")
-    if "data" in obj and "stream" in obj:
+    if "stream" in obj and "data" in obj:
         obj = obj["data"]
         if not isinstance(obj, dict):
             return Rejection(DlqReason.NOT_AN_OBJECT, "combined frame whose data is not an object")
     return obj
-
-
-_REQUIRED = ("e", "s", "t", "p", "q", "T", "m")
 
 
 def normalize_payload(
@@ -118,31 +125,34 @@ def normalize_payload(
     """Validate one decoded ``trade`` event and build the normalized trade.
 
     ``symbols`` is the set of accepted upper-case symbols (None accepts any well-formed one).
+    This is the per-trade hot path: checks are ordered so a valid trade costs little.
     """
-    for key in _REQUIRED:
-        if key not in payload:
-            return Rejection(DlqReason.MISSING_FIELD, f"missing field {key!r}")
-    event = payload["e"]
+    try:
+        event = payload["e"]
+        symbol = payload["s"]
+        trade_id = payload["t"]
+        price = payload["p"]
+        quantity = payload["q"]
+        trade_time = payload["T"]
+        is_buyer_maker = payload["m"]
+    except KeyError as exc:
+        return Rejection(DlqReason.MISSING_FIELD, f"missing field {exc.args[0]!r}")
     if event != "trade":
         return Rejection(DlqReason.UNSUPPORTED_EVENT, f"event type {str(event)[:40]!r}")
-    symbol = payload["s"]
-    if not isinstance(symbol, str):
+    if type(symbol) is not str:
         return Rejection(DlqReason.WRONG_TYPE, "s (symbol) must be a string")
-    symbol = symbol.upper()
-    if _SYMBOL_RE.fullmatch(symbol) is None:
-        return Rejection(DlqReason.UNKNOWN_SYMBOL, f"malformed symbol {symbol[:40]!r}")
-    if symbols is not None and symbol not in symbols:
-        return Rejection(DlqReason.UNKNOWN_SYMBOL, f"symbol {symbol} is not configured")
-    trade_id = payload["t"]
+    if symbols is None or symbol not in symbols:
+        symbol = symbol.upper()
+        if _SYMBOL_RE.fullmatch(symbol) is None:
+            return Rejection(DlqReason.UNKNOWN_SYMBOL, f"malformed symbol {symbol[:40]!r}")
+        if symbols is not None and symbol not in symbols:
+            return Rejection(DlqReason.UNKNOWN_SYMBOL, f"symbol {symbol} is not configured")
     if type(trade_id) is not int:
         return Rejection(DlqReason.WRONG_TYPE, "t (trade id) must be an integer")
     if trade_id < 0:
         return Rejection(DlqReason.WRONG_TYPE, f"t (trade id) is negative: {trade_id}")
-    price = payload["p"]
-    quantity = payload["q"]
-    if not isinstance(price, str) or not isinstance(quantity, str):
+    if type(price) is not str or type(quantity) is not str:
         return Rejection(DlqReason.WRONG_TYPE, "p and q must be decimal strings")
-    is_buyer_maker = payload["m"]
     if type(is_buyer_maker) is not bool:
         return Rejection(DlqReason.WRONG_TYPE, "m (buyer is maker) must be a boolean")
     try:
@@ -153,27 +163,45 @@ def normalize_payload(
         quantity = normalize_decimal(quantity)
     except InvalidDecimalError as exc:
         return Rejection(exc.reason, f"quantity: {exc}")
-    try:
-        trade_time_us = time_to_us(payload["T"], "T", ingest_time_us, max_future_us)
-        event_raw = payload.get("E")
-        event_time_us = (
-            trade_time_us
-            if event_raw is None
-            else time_to_us(event_raw, "E", ingest_time_us, max_future_us)
-        )
-    except TypeError as exc:
-        return Rejection(DlqReason.WRONG_TYPE, str(exc))
-    except ValueError as exc:
-        return Rejection(DlqReason.BAD_TIME, str(exc))
+    event_raw = payload.get("E")
+    latest_us = ingest_time_us + max_future_us
+    if (
+        type(trade_time) is int
+        and _MS_LOW <= trade_time < _MS_HIGH
+        and MIN_TIME_US <= (trade_time_us := trade_time * 1000) <= latest_us
+    ):
+        pass  # fast path: milliseconds, in range
+    else:
+        try:
+            trade_time_us = time_to_us(trade_time, "T", ingest_time_us, max_future_us)
+        except TypeError as exc:
+            return Rejection(DlqReason.WRONG_TYPE, str(exc))
+        except ValueError as exc:
+            return Rejection(DlqReason.BAD_TIME, str(exc))
+    if event_raw is None:
+        event_time_us = trade_time_us
+    elif (
+        type(event_raw) is int
+        and _MS_LOW <= event_raw < _MS_HIGH
+        and MIN_TIME_US <= (event_time_us := event_raw * 1000) <= latest_us
+    ):
+        pass
+    else:
+        try:
+            event_time_us = time_to_us(event_raw, "E", ingest_time_us, max_future_us)
+        except TypeError as exc:
+            return Rejection(DlqReason.WRONG_TYPE, str(exc))
+        except ValueError as exc:
+            return Rejection(DlqReason.BAD_TIME, str(exc))
     return Trade(
-        symbol=symbol,
-        trade_id=trade_id,
-        price=price,
-        quantity=quantity,
-        trade_time_us=trade_time_us,
-        event_time_us=event_time_us,
-        ingest_time_us=ingest_time_us,
-        is_buyer_maker=is_buyer_maker,
+        symbol,
+        trade_id,
+        price,
+        quantity,
+        trade_time_us,
+        event_time_us,
+        ingest_time_us,
+        is_buyer_maker,
     )
 
 

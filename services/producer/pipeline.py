@@ -11,9 +11,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from prometheus_client import Counter, Histogram
-
 from cryptopipe.dlq import DlqReason, DlqRecord, make_record
+from cryptopipe.producer.hotmetrics import HotHistogramChild
 from cryptopipe.producer.metrics import ProducerMetrics
 from cryptopipe.producer.normalize import (
     DEFAULT_MAX_FRAME_BYTES,
@@ -71,19 +70,19 @@ class Pipeline:
         self.accepted = 0
         self.rejected = 0
         self.duplicates = 0
-        self._frames = metrics.frames_received.labels(source)
-        self._accepted: dict[str, Counter] = {}
-        self._lag: dict[str, Histogram] = {}
+        self._frames = metrics.frames_received.cell(source)
+        self._accepted: dict[str, list[float]] = {}
+        self._lag: dict[str, HotHistogramChild] = {}
         for symbol in symbols:
-            self._accepted[symbol] = metrics.trades_accepted.labels(symbol)
-            self._lag[symbol] = metrics.ingest_lag.labels(symbol)
+            self._accepted[symbol] = metrics.trades_accepted.cell(symbol)
+            self._lag[symbol] = metrics.ingest_lag.child(symbol)
 
     def count_frame(self) -> None:
-        self._frames.inc()
+        self._frames[0] += 1
 
     def handle_frame(self, raw: bytes, receive_time_us: int | None = None) -> Trade | None:
         """One raw frame as received. Returns the trade if it was sent to Kafka."""
-        self._frames.inc()
+        self._frames[0] += 1
         payload = decode_frame(raw, self.max_frame_bytes)
         if isinstance(payload, Rejection):
             self.reject(raw, payload)
@@ -130,11 +129,11 @@ class Pipeline:
         self.accepted += 1
         accepted = self._accepted.get(trade.symbol)
         if accepted is None:
-            accepted = self._accepted[trade.symbol] = self.metrics.trades_accepted.labels(
+            accepted = self._accepted[trade.symbol] = self.metrics.trades_accepted.cell(
                 trade.symbol
             )
-            self._lag[trade.symbol] = self.metrics.ingest_lag.labels(trade.symbol)
-        accepted.inc()
+            self._lag[trade.symbol] = self.metrics.ingest_lag.child(trade.symbol)
+        accepted[0] += 1
         if backfill:
             self.metrics.trades_backfilled.labels(trade.symbol).inc()
         else:

@@ -18,7 +18,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 
 _SCALE = 10**8  # Binance prints prices/quantities with 8 decimals
 
@@ -56,7 +56,8 @@ def _to_units(text: str) -> int:
 
 
 def _fmt(units: int) -> str:
-    return f"{units // _SCALE}.{units % _SCALE:08d}"
+    whole, frac = divmod(units, _SCALE)
+    return f"{whole}.{frac:08d}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +84,7 @@ class SyntheticConfig:
             raise ValueError("burst_multiplier must be > 0")
 
 
-@dataclass(frozen=True, slots=True)
-class SyntheticTrade:
+class SyntheticTrade(NamedTuple):
     """One generated trade: when it happens (seconds after start) and its Binance payload."""
 
     offset_s: float

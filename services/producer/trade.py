@@ -14,9 +14,9 @@ SCHEMA_VERSION = 1
 EXCHANGE = "binance"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Trade:
-    """One normalized trade (schema v1)."""
+    """One normalized trade (schema v1). Treat as immutable (not frozen: that is 2x slower)."""
 
     symbol: str
     trade_id: int
@@ -42,7 +42,21 @@ class Trade:
         }
 
     def to_json(self) -> bytes:
-        """The Kafka value: compact JSON, keys in schema order."""
+        """The Kafka value: compact JSON, keys in schema order.
+
+        Hand-built for speed (the hot path): every string field was validated by the
+        normalizer to hold only ``[A-Z0-9.]``, so nothing needs escaping. ``to_json_slow`` is
+        the reference the unit tests compare against.
+        """
+        return (
+            f'{{"v":1,"exchange":"binance","symbol":"{self.symbol}","trade_id":{self.trade_id},'
+            f'"price":"{self.price}","quantity":"{self.quantity}",'
+            f'"trade_time_us":{self.trade_time_us},"event_time_us":{self.event_time_us},'
+            f'"ingest_time_us":{self.ingest_time_us},'
+            f'"is_buyer_maker":{"true" if self.is_buyer_maker else "false"}}}'
+        ).encode()
+
+    def to_json_slow(self) -> bytes:
         return orjson.dumps(self.to_dict())
 
     def key(self) -> bytes:

@@ -74,6 +74,14 @@ def test_serialized_schema_v1_has_exact_strings_and_key_order() -> None:
     )
 
 
+@pytest.mark.parametrize("maker", [True, False])
+def test_fast_serializer_matches_orjson(maker: bool) -> None:
+    trade = norm(frame(m=maker, p="0.00000001", q="123456789.5", t=2**62))
+    assert isinstance(trade, Trade)
+    assert trade.to_json() == trade.to_json_slow()
+    assert orjson.loads(trade.to_json()) == trade.to_dict()
+
+
 def test_combined_stream_wrapper_is_unwrapped() -> None:
     inner = orjson.loads(frame())
     raw = orjson.dumps({"stream": "btcusdt@trade", "data": inner})
@@ -142,6 +150,9 @@ BAD_CASES: list[tuple[str, bytes, DlqReason]] = [
     ("negative trade id", frame(t=-1), DlqReason.WRONG_TYPE),
     ("maker as string", frame(m="true"), DlqReason.WRONG_TYPE),
     ("symbol not string", frame(s=5), DlqReason.WRONG_TYPE),
+    ("symbol is a list", frame(s=["BTCUSDT"]), DlqReason.WRONG_TYPE),
+    ("price is an object", frame(p={"v": "1"}), DlqReason.WRONG_TYPE),
+    ("unicode digits", frame(p="\u0661\u0662"), DlqReason.BAD_DECIMAL),
     ("time as string", frame(T="1767225599499"), DlqReason.WRONG_TYPE),
     ("zero price", frame(p="0.00000000"), DlqReason.NON_POSITIVE),
     ("negative price", frame(p="-1.5"), DlqReason.NON_POSITIVE),
@@ -169,6 +180,12 @@ def test_bad_input_is_rejected_with_its_reason(raw: bytes, reason: DlqReason) ->
     assert isinstance(result, Rejection), result
     assert result.reason is reason
     assert result.detail
+
+
+def test_rejection_detail_names_the_bad_field() -> None:
+    result = norm(frame(p="100", q="0"))
+    assert isinstance(result, Rejection)
+    assert result.detail.startswith("quantity:")
 
 
 def test_frame_size_limit_is_configurable() -> None:

@@ -1,0 +1,49 @@
+"""Benchmark: synthetic -> real Kafka (acks=all, idempotent, lz4) from one process; prints trades/s.
+
+Not a timed test: it reports the figure. Size with CRYPTOPIPE_BENCH_TRADES (default 300000).
+``pytest -m benchmark -s tests/integration/producer/test_bench_throughput.py``
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import pytest
+
+from cryptopipe.producer.app import run
+from cryptopipe.producer.metrics import ProducerMetrics
+from cryptopipe.producer.stopper import Stopper
+from tests.integration.producer.conftest import Topics
+
+pytestmark = [pytest.mark.kafka, pytest.mark.benchmark]
+
+
+def test_bench_synthetic_to_kafka_throughput(settings_factory: Any, topics: Topics) -> None:
+    count = int(os.environ.get("CRYPTOPIPE_BENCH_TRADES", "300000"))
+    settings = settings_factory(
+        source="synthetic",
+        symbols="btcusdt,ethusdt,solusdt,bnbusdt,xrpusdt",
+        rate=100_000_000,  # unpaced: as fast as the process can go
+        count=count,
+        kafka_linger_ms=20,
+    )
+    metrics = ProducerMetrics()
+    started = time.perf_counter()
+    cpu_started = time.process_time()
+    result = run(settings, Stopper(), metrics, serve_metrics=False)
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    assert result.delivered == count
+    assert result.failed == 0
+    latency_sum = metrics.registry.get_sample_value(
+        "cryptopipe_producer_delivery_latency_seconds_sum"
+    )
+    print(
+        f"\nsynthetic -> Kafka (acks=all, idempotent, lz4, 1 process, {os.cpu_count()} cores): "
+        f"{count} trades in {elapsed:.2f} s = {count / elapsed:,.0f} trades/s "
+        f"(mean delivery latency {1000 * (latency_sum or 0) / count:.1f} ms); producer CPU "
+        f"{cpu:.2f} s = {count / cpu:,.0f} trades per CPU-second; load average "
+        f"{os.getloadavg()[0]:.1f}"
+    )
