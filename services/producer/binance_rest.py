@@ -26,6 +26,7 @@ WEIGHT_HISTORICAL_TRADES = 25
 HISTORICAL_TRADES_MAX_LIMIT = 1000
 DEFAULT_RETRY_AFTER_S = 60.0
 MAX_ATTEMPTS = 6
+EXCHANGE_INFO_CHUNK = 100
 
 
 class BinanceApiError(RuntimeError):
@@ -118,10 +119,16 @@ class BinanceRest:
         raise BinanceApiError(0, None, f"{endpoint}: gave up after {MAX_ATTEMPTS} attempts")
 
     async def exchange_info(self, symbols: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-        """Symbol -> its exchangeInfo entry. Unknown symbols raise BinanceApiError (-1121)."""
-        param = orjson.dumps(list(symbols)).decode()
-        body = await self.get("/api/v3/exchangeInfo", {"symbols": param}, WEIGHT_EXCHANGE_INFO)
-        return {entry["symbol"]: entry for entry in body.get("symbols", [])}
+        """Symbol -> its exchangeInfo entry. Unknown symbols raise BinanceApiError (-1121).
+
+        Asked in chunks so the query string stays short whatever the number of symbols.
+        """
+        info: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(symbols), EXCHANGE_INFO_CHUNK):
+            param = orjson.dumps(list(symbols[i : i + EXCHANGE_INFO_CHUNK])).decode()
+            body = await self.get("/api/v3/exchangeInfo", {"symbols": param}, WEIGHT_EXCHANGE_INFO)
+            info.update({entry["symbol"]: entry for entry in body.get("symbols", [])})
+        return info
 
     async def historical_trades(
         self, symbol: str, from_id: int, limit: int = HISTORICAL_TRADES_MAX_LIMIT

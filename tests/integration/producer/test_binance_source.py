@@ -245,3 +245,29 @@ def test_streams_split_over_connections_and_rotated_with_overlap(
         wait_accepted(producer, "ETHUSDT", 5)
     assert emulator.rate_violations == 0
     assert_exactly_once(topics, {"BTCUSDT": btc, "ETHUSDT": eth})
+
+
+def test_more_than_1024_streams_use_two_connections_and_paced_subscribe(
+    settings_factory: Any, topics: Topics
+) -> None:
+    symbols = [f"S{i:04d}USDT" for i in range(1100)]
+    with BinanceEmulator(symbols) as emu:
+        settings = settings_factory(
+            source="binance",
+            symbols=",".join(symbols),
+            binance_ws_url=emu.ws_url,
+            binance_rest_url=emu.rest_url,
+            ws_control_messages_per_s=2,
+        )
+        with producer_thread(settings) as producer:
+            emu.wait_until(lambda: len(emu.subscribed_streams()) == 1100, timeout_s=30)
+            assert emu.open_connections() == 2
+            ids = {s: emu.publish(s, 2) for s in ("S0000USDT", "S1000USDT", "S1099USDT")}
+            for symbol in ids:
+                wait_accepted(producer, symbol, 2)
+        subscribes = [m for m in emu.control_messages if m.get("method") == "SUBSCRIBE"]
+        assert subscribes, "the first connection's URL cannot hold 1024 streams"
+        assert all(len(m["params"]) <= 200 for m in subscribes)
+        assert emu.rate_violations == 0
+        assert len({c for _, q in emu.rest_calls for c in [q.get("symbols", "")]}) == 11
+    assert_exactly_once(topics, ids)

@@ -233,3 +233,54 @@ def test_rest_historical_trade_record() -> None:
     )
     assert isinstance(bad, Rejection)
     assert bad.reason is DlqReason.NON_POSITIVE
+
+
+def test_random_garbage_never_raises_only_trades_or_rejections() -> None:
+    """The service keeps running whatever arrives: no input makes the normalizer raise."""
+    import json  # noqa: PLC0415
+    import random  # noqa: PLC0415
+
+    rng = random.Random(3)
+    values: list[object] = [
+        None,
+        True,
+        False,
+        0,
+        -1,
+        2**70,
+        1.5,
+        1e308,
+        "",
+        "x",
+        "1",
+        "-0",
+        "0.0",
+        "1e3",
+        [],
+        [1],
+        {},
+        {"a": 1},
+        "BTCUSDT",
+        1_767_225_599_499,
+        1_767_225_599_499_000,
+        "trade",
+        "\u0661",
+        "9" * 100,
+    ]
+    base = orjson.loads(frame())
+    for _ in range(5000):
+        payload = dict(base)
+        for key in rng.sample([*base, "stream", "data", "E"], rng.randint(1, 4)):
+            if rng.random() < 0.2:
+                payload.pop(key, None)
+            else:
+                payload[key] = rng.choice(values)
+        raw = (
+            json.dumps(payload).encode()
+            if rng.random() < 0.9
+            else json.dumps(payload).encode()[: rng.randint(0, 60)]
+        )
+        result = norm(raw)
+        assert isinstance(result, Trade | Rejection)
+        if isinstance(result, Trade):
+            assert orjson.loads(result.to_json()) == result.to_dict()
