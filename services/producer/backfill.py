@@ -40,7 +40,7 @@ class Backfiller:
         self._stopper = stopper
         self._max_attempts = max_attempts
         self._gap_symbols: set[str] = set()
-        self._catch_up: set[str] = set()
+        self._catch_up: dict[str, int | None] = {}  # symbol -> last id when asked
         self._wake = asyncio.Event()
         self._attempts: dict[str, int] = {}
         self.idle = asyncio.Event()
@@ -53,8 +53,14 @@ class Backfiller:
         self._wake.set()
 
     def catch_up(self, symbols: Iterable[str]) -> None:
-        """After a reconnect: fetch what these symbols traded while we were away."""
-        self._catch_up.update(symbols)
+        """After a reconnect: fetch what these symbols traded while we were away.
+
+        Skipped for a symbol whose live stream delivers a trade first: then gap detection
+        covers it, and the REST weight is kept for symbols that stay quiet.
+        """
+        tracker = self._pipeline.tracker
+        for symbol in symbols:
+            self._catch_up[symbol] = tracker.last_id(symbol)
         self.idle.clear()
         self._wake.set()
 
@@ -76,8 +82,9 @@ class Backfiller:
                         self._gap_symbols.discard(symbol)
                 elif self._catch_up:
                     symbol = min(self._catch_up)
-                    await self._catch_up_symbol(symbol)
-                    self._catch_up.discard(symbol)
+                    asked_at = self._catch_up.pop(symbol)
+                    if self._pipeline.tracker.last_id(symbol) == asked_at:
+                        await self._catch_up_symbol(symbol)
             except StoppedError:
                 return
 

@@ -164,6 +164,9 @@ def test_bad_frames_go_to_the_dlq_and_the_stream_goes_on(
     }
     bad = {
         "{oops": DlqReason.NOT_JSON,
+        "[1, 2]": DlqReason.NOT_AN_OBJECT,
+        orjson.dumps({**good, "e": "aggTrade"}).decode(): DlqReason.UNSUPPORTED_EVENT,
+        orjson.dumps({**good, "p": "1e5"}).decode(): DlqReason.BAD_DECIMAL,
         orjson.dumps({**good, "p": "-3"}).decode(): DlqReason.NON_POSITIVE,
         orjson.dumps({**good, "q": "0"}).decode(): DlqReason.NON_POSITIVE,
         orjson.dumps({**good, "s": "DOGEUSDT"}).decode(): DlqReason.UNKNOWN_SYMBOL,
