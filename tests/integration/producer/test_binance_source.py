@@ -3,9 +3,11 @@ the topic exactly once, whatever happens to the connection."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,6 +50,14 @@ def binance_settings(settings_factory: Any, emulator: BinanceEmulator) -> Any:
         return settings_factory(**defaults)
 
     return build
+
+
+def scrape(port: int) -> str:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            return str(response.read().decode())
+    except OSError:
+        return ""
 
 
 def connected(emu: BinanceEmulator, n: int = 1) -> None:
@@ -274,3 +284,31 @@ def test_more_than_1024_streams_use_two_connections_and_paced_subscribe(
         assert emu.rate_violations == 0
         assert len({c for _, q in emu.rest_calls for c in [q.get("symbols", "")]}) == 11
     assert_exactly_once(topics, ids)
+
+
+def test_cli_binance_sigterm_flushes_and_exits_zero(
+    stack: StackFixture, emulator: BinanceEmulator, topics: Topics
+) -> None:
+    port = stack.settings.producer_metrics_port
+    env = stack.env() | {
+        "CRYPTOPIPE_TOPIC_TRADES": topics.trades,
+        "CRYPTOPIPE_TOPIC_DLQ": topics.dlq,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cryptopipe.cli", "produce", "--source", "binance",
+         "--symbols", "btcusdt,ethusdt", "--ws-url", emulator.ws_url,
+         "--rest-url", emulator.rest_url, "--metrics-port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        connected(emulator)
+        ids = emulator.publish("BTCUSDT", 200)
+        accepted = 'cryptopipe_producer_trades_accepted_total{symbol="BTCUSDT"} 200.0'
+        emulator.wait_until(lambda: accepted in scrape(port))
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr.decode()
+    assert_exactly_once(topics, {"BTCUSDT": ids})
