@@ -52,8 +52,8 @@ class BatchResult:
     topic: str
     counts: BatchCounts
     candles: list[PartialCandle] = field(default_factory=list)
-    # newest trade time seen per Kafka partition in this batch (valid rows, any status)
-    partition_max_time_us: dict[int, int] = field(default_factory=dict)
+    # newest trade time seen per symbol in this batch (valid rows, any status)
+    symbol_max_time_us: dict[str, int] = field(default_factory=dict)
     # full, merged id ranges of every symbol this batch accepted trades of
     symbol_ranges: dict[str, list[ranges.Range]] = field(default_factory=dict)
     late: list[LateTrade] = field(default_factory=list)

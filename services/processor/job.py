@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 from pyspark import StorageLevel
@@ -29,13 +31,41 @@ from cryptopipe.processor.listener import MetricsListener
 from cryptopipe.processor.metrics import ProcessorMetrics
 from cryptopipe.processor.ranges import Range
 from cryptopipe.processor.settings import ProcessorSettings
-from cryptopipe.processor.sink import MySqlSink
+from cryptopipe.processor.sink import MySqlSink, StoredState
 from cryptopipe.processor.spark_session import build_spark, kafka_source_options
 
 logger = logging.getLogger(__name__)
 
 LATENCY_BUCKET_US = 10_000
 QUERY_ID_WAIT_S = 120.0
+HISTORY_LIMIT = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class BatchStats:
+    """What one committed batch took (kept for benchmarks and debugging)."""
+
+    batch_id: int
+    input_rows: int
+    accepted: int
+    duration_s: float
+    sink_s: float
+    commit_s: float
+    latency_buckets: list[tuple[int, int]]
+    steps: dict[str, float]
+
+
+class Laps:
+    """Wall time of each step of a batch, for the debug log."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, float] = {}
+        self._t = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.steps[name] = round(now - self._t, 4)
+        self._t = now
 
 
 class BatchProcessor:
@@ -56,6 +86,7 @@ class BatchProcessor:
         self._query_id: str | None = None
         self._ready = threading.Event()
         self.last_result: BatchResult | None = None
+        self.history: deque[BatchStats] = deque(maxlen=HISTORY_LIMIT)
 
     def set_query_id(self, query_id: str) -> None:
         self._query_id = query_id
@@ -70,27 +101,50 @@ class BatchProcessor:
             self._metrics.batches_skipped.inc()
             return
         started = time.monotonic()
+        laps = Laps()
+        state = self._sink.load_state()
+        laps.lap("state")
         parsed = transform.parse(
             df, max_message_bytes=self._s.max_message_bytes, symbols=self._s.symbol_list()
+        )
+        classified = transform.classify(
+            df.sparkSession,
+            parsed,
+            stored_watermarks=state.watermarks,
+            stored_ranges=state.symbol_ranges,
+            watermark_delay_us=self._s.watermark_delay_us,
         ).persist(StorageLevel.MEMORY_AND_DISK)
-        classified: DataFrame | None = None
         try:
-            result, buckets, classified = self._compute(df.sparkSession, parsed, query_id, batch_id)
+            result, buckets = self._compute(classified, state, query_id, batch_id, laps)
             self._publish_rejected(result.rejected)
+            laps.lap("dlq")
             t0 = time.monotonic()
             with self._metrics.sink_latency.time():
                 applied = self._sink.commit(result)
             commit_s = time.time()
             sink_s = time.monotonic() - t0
+            laps.lap("sink")
         finally:
-            if classified is not None:
-                classified.unpersist()
-            parsed.unpersist()
+            classified.unpersist()
         if not applied:
             self._metrics.batches_skipped.inc()
             return
         self.last_result = result
         self._record(result, buckets, commit_s)
+        duration = time.monotonic() - started
+        self.history.append(
+            BatchStats(
+                batch_id,
+                result.counts.input_rows,
+                result.counts.accepted,
+                duration,
+                sink_s,
+                commit_s,
+                buckets,
+                laps.steps,
+            )
+        )
+        logger.debug("batch %d steps: %s", batch_id, laps.steps)
         logger.info(
             "batch %d: %d in, %d accepted, %d duplicate, %d late, %d rejected, %d candles "
             "(%.2fs, sink %.3fs)",
@@ -101,83 +155,88 @@ class BatchProcessor:
             result.counts.late,
             result.counts.rejected,
             len(result.candles),
-            time.monotonic() - started,
+            duration,
             sink_s,
         )
 
     def _compute(
-        self, spark: SparkSession, parsed: DataFrame, query_id: str, batch_id: int
-    ) -> tuple[BatchResult, list[tuple[int, int]], DataFrame]:
-        state = self._sink.load_state(self._s.topic_trades)
-        rejected = [
-            RejectedRow(
-                topic=r["topic"],
-                partition=int(r["partition"]),
-                offset=int(r["offset"]),
-                reason=DlqReason(r["reason"]),
-                detail=str(r["detail"] or ""),
-                raw=None if r["value"] is None else bytes(r["value"]),
-            )
-            for r in parsed.filter(sf.col("reason").isNotNull())
-            .select("topic", "partition", "offset", "reason", "detail", "value")
-            .collect()
-        ]
-        valid = parsed.filter(sf.col("reason").isNull())
-        classified = transform.classify(
-            spark,
-            valid,
-            stored_watermarks=state.watermarks,
-            stored_ranges=state.symbol_ranges,
-            watermark_delay_us=self._s.watermark_delay_us,
-        ).persist(StorageLevel.MEMORY_AND_DISK)
+        self,
+        classified: DataFrame,
+        state: StoredState,
+        query_id: str,
+        batch_id: int,
+        laps: Laps,
+    ) -> tuple[BatchResult, list[tuple[int, int]]]:
         by_status: dict[str, int] = {}
-        partition_max: dict[int, int] = {}
+        symbol_max: dict[str, int] = {}
         for row in (
-            classified.groupBy("partition", "status")
+            classified.groupBy("symbol", "status")
             .agg(sf.count(sf.lit(1)).alias("n"), sf.max("trade_time_us").alias("t"))
             .collect()
         ):
-            by_status[row["status"]] = by_status.get(row["status"], 0) + int(row["n"])
-            part = int(row["partition"])
-            partition_max[part] = max(partition_max.get(part, int(row["t"])), int(row["t"]))
+            status = str(row["status"])
+            by_status[status] = by_status.get(status, 0) + int(row["n"])
+            if status != transform.STATUS_REJECTED:
+                sym, t = str(row["symbol"]), int(row["t"])
+                symbol_max[sym] = max(symbol_max.get(sym, t), t)
+        laps.lap("parse+classify")
         accepted = classified.filter(sf.col("status") == transform.STATUS_ACCEPTED)
         candles: list[PartialCandle] = []
         new_ranges: dict[str, list[Range]] = {}
         buckets: list[tuple[int, int]] = []
-        late: list[LateTrade] = []
         if by_status.get(transform.STATUS_ACCEPTED):
             candles = [
                 PartialCandle(**row.asDict())
                 for row in transform.partial_candles(accepted, self._intervals).collect()
             ]
+            laps.lap("candles")
             for row in transform.new_id_ranges(accepted).collect():
                 new_ranges.setdefault(row["symbol"], []).append((int(row["lo"]), int(row["hi"])))
-            buckets = [
-                (int(r["t"]), int(r["count"]))
-                for r in transform.latency_buckets(accepted, LATENCY_BUCKET_US).collect()
-            ]
-        if by_status.get(transform.STATUS_LATE):
-            late = [
-                LateTrade(
-                    symbol=r["symbol"],
-                    trade_id=int(r["trade_id"]),
-                    price=r["price"],
-                    quantity=r["quantity"],
-                    trade_time_us=int(r["trade_time_us"]),
-                    is_buyer_maker=bool(r["is_buyer_maker"]),
-                    watermark_us=int(r["watermark_us"]),
-                    topic=r["topic"],
-                    partition=int(r["partition"]),
-                    offset=int(r["offset"]),
-                )
-                for r in classified.filter(sf.col("status") == transform.STATUS_LATE).collect()
-            ]
+            laps.lap("ranges")
+            per_bucket: dict[int, int] = {}
+            for r in transform.latency_buckets(accepted, LATENCY_BUCKET_US).collect():
+                per_bucket[int(r["t"])] = per_bucket.get(int(r["t"]), 0) + int(r["count"])
+            buckets = sorted(per_bucket.items())
+            laps.lap("latency")
+        late: list[LateTrade] = []
+        rejected: list[RejectedRow] = []
+        if by_status.get(transform.STATUS_LATE) or by_status.get(transform.STATUS_REJECTED):
+            for r in classified.filter(
+                sf.col("status").isin(transform.STATUS_LATE, transform.STATUS_REJECTED)
+            ).collect():
+                if r["status"] == transform.STATUS_REJECTED:
+                    rejected.append(
+                        RejectedRow(
+                            topic=r["topic"],
+                            partition=int(r["partition"]),
+                            offset=int(r["offset"]),
+                            reason=DlqReason(r["reason"]),
+                            detail=str(r["detail"] or ""),
+                            raw=None if r["raw"] is None else bytes(r["raw"]),
+                        )
+                    )
+                else:
+                    late.append(
+                        LateTrade(
+                            symbol=r["symbol"],
+                            trade_id=int(r["trade_id"]),
+                            price=r["price"],
+                            quantity=r["quantity"],
+                            trade_time_us=int(r["trade_time_us"]),
+                            is_buyer_maker=bool(r["is_buyer_maker"]),
+                            watermark_us=int(r["watermark_us"]),
+                            topic=r["topic"],
+                            partition=int(r["partition"]),
+                            offset=int(r["offset"]),
+                        )
+                    )
+            laps.lap("late+rejected")
         counts = BatchCounts(
-            input_rows=sum(by_status.values()) + len(rejected),
+            input_rows=sum(by_status.values()),
             accepted=by_status.get(transform.STATUS_ACCEPTED, 0),
             duplicates=by_status.get(transform.STATUS_DUPLICATE, 0),
             late=by_status.get(transform.STATUS_LATE, 0),
-            rejected=len(rejected),
+            rejected=by_status.get(transform.STATUS_REJECTED, 0),
         )
         result = BatchResult(
             query_id=query_id,
@@ -185,21 +244,22 @@ class BatchProcessor:
             topic=self._s.topic_trades,
             counts=counts,
             candles=candles,
-            partition_max_time_us=partition_max,
+            symbol_max_time_us=symbol_max,
             symbol_ranges=merged_symbol_ranges(state.symbol_ranges, new_ranges),
             late=late,
-            rejected=rejected,
+            rejected=sorted(rejected, key=lambda x: (x.partition, x.offset)),
         )
         self._metrics.state_rows.labels("processor_trade_id_ranges").set(
             sum(len(v) for v in {**state.symbol_ranges, **result.symbol_ranges}.values())
         )
         marks = {**state.watermarks}
-        for part, t in partition_max.items():
-            marks[part] = max(marks.get(part, t), t)
+        for sym, t in symbol_max.items():
+            marks[sym] = max(marks.get(sym, t), t)
+        self._metrics.state_rows.labels("processor_symbol_watermarks").set(len(marks))
         if marks:
             oldest = min(marks.values()) - self._s.watermark_delay_us
             self._metrics.watermark_delay.set(max(0.0, time.time() - oldest / 1e6))
-        return result, buckets, classified
+        return result, buckets
 
     def _publish_rejected(self, rows: list[RejectedRow]) -> None:
         if not rows or self._dlq is None:

@@ -33,7 +33,7 @@ ER_DUP_ENTRY = 1062
 
 @dataclass(frozen=True, slots=True)
 class StoredState:
-    watermarks: dict[int, int]
+    watermarks: dict[str, int]
     symbol_ranges: dict[str, list[Range]]
 
 
@@ -93,11 +93,11 @@ class MySqlSink:
 
         return self._with_retry("ledger read", run)
 
-    def load_state(self, topic: str) -> StoredState:
+    def load_state(self) -> StoredState:
         def run(conn: pymysql.connections.Connection[Any]) -> StoredState:
             with conn.cursor() as cur:
-                cur.execute(sql.SELECT_WATERMARKS, (topic,))
-                marks = {int(p): int(t) for p, t in cur.fetchall()}
+                cur.execute(sql.SELECT_WATERMARKS)
+                marks = {str(sym): int(t) for sym, t in cur.fetchall()}
                 cur.execute(sql.SELECT_RANGES)
                 by_symbol: dict[str, list[Range]] = {}
                 for sym, lo, hi in cur.fetchall():
@@ -148,11 +148,8 @@ class MySqlSink:
                 r.max_trade_time_us,
             ),
         )
-        if r.partition_max_time_us:
-            cur.executemany(
-                sql.UPSERT_WATERMARKS,
-                [(r.topic, p, t) for p, t in sorted(r.partition_max_time_us.items())],
-            )
+        if r.symbol_max_time_us:
+            cur.executemany(sql.UPSERT_WATERMARKS, sorted(r.symbol_max_time_us.items()))
         for symbol, rs in sorted(r.symbol_ranges.items()):
             cur.execute(sql.DELETE_RANGES_OF_SYMBOL, (symbol,))
             cur.executemany(sql.INSERT_RANGES, [(symbol, lo, hi) for lo, hi in rs])

@@ -80,6 +80,7 @@ def spark_conf(s: ProcessorSettings, jars: list[str]) -> dict[str, str]:
         "spark.sql.warehouse.dir": str(spark_dir / "warehouse"),
         "spark.local.dir": str(spark_dir / "tmp"),
         "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
         "spark.sql.adaptive.enabled": "false",
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={spark_dir / 'derby'}",
     }

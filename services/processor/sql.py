@@ -18,13 +18,11 @@ INSERT INTO processor_batches
 VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
 """
 
-SELECT_WATERMARKS = (
-    "SELECT kafka_partition, max_trade_time_us FROM processor_watermarks WHERE topic = %s"
-)
+SELECT_WATERMARKS = "SELECT symbol, max_trade_time_us FROM processor_symbol_watermarks"
 
 UPSERT_WATERMARKS = """
-INSERT INTO processor_watermarks (topic, kafka_partition, max_trade_time_us)
-VALUES (%s, %s, %s)
+INSERT INTO processor_symbol_watermarks (symbol, max_trade_time_us)
+VALUES (%s, %s)
 ON DUPLICATE KEY UPDATE max_trade_time_us = GREATEST(max_trade_time_us, VALUES(max_trade_time_us))
 """
 

@@ -5,10 +5,13 @@ UDFs and no float or double on the price/quantity path (DECIMAL(20,8) from the s
 and products exact with ``spark.sql.decimalOperations.allowPrecisionLoss=false``).
 
 Classification is deterministic for any split of the stream into micro-batches:
+- *rejected*: failed parsing or validation (``reason`` says why);
 - *duplicate*: a later delivery (by Kafka partition, offset) of a (symbol, trade_id) already
   seen in this batch, or whose id is in the stored ranges of counted ids;
-- *late*: older than the partition's watermark at that message, i.e. the newest trade time of
-  the partition up to this offset (stored state + this batch, in offset order) minus the delay;
+- *late*: older than the symbol's watermark at that message, i.e. the newest trade time of the
+  symbol up to this message in Kafka order (stored state + this batch) minus the delay. The key
+  is the symbol, so a symbol's messages are one partition's offset order: any batch split
+  gives the same watermark at every message;
 - *accepted*: everything else; only these go into candles.
 """
 
@@ -28,11 +31,13 @@ SYMBOL_PATTERN = r"^[A-Z0-9]{2,20}$"
 # trade times must be plausible epoch µs: 2001-09-09 .. 2100-01-01 (fixed, so replays agree)
 MIN_TIME_US = 1_000_000_000_000_000
 MAX_TIME_US = 4_102_444_800_000_000
-LONG_MIN = -(2**63)
+# "no trade seen yet": valid trade times are >= MIN_TIME_US, so nothing is late against it
+NO_TRADE_YET = 0
 
 STATUS_ACCEPTED = "accepted"
 STATUS_DUPLICATE = "duplicate"
 STATUS_LATE = "late"
+STATUS_REJECTED = "rejected"
 
 REQUIRED_FIELDS = (
     "v",
@@ -71,7 +76,6 @@ def parse(raw: DataFrame, *, max_message_bytes: int, symbols: list[str]) -> Data
         "partition",
         "offset",
         "value",
-        "headers",
         sf.when(sf.length("value") <= max_message_bytes, t).alias("t"),
     )
     fields = {name: sf.col(f"t.{name}") for name in REQUIRED_FIELDS}
@@ -161,8 +165,8 @@ def parse(raw: DataFrame, *, max_message_bytes: int, symbols: list[str]) -> Data
         "topic",
         "partition",
         "offset",
-        "value",
-        "headers",
+        # the raw bytes are kept for rejected rows only (they go to the DLQ as they came)
+        sf.when(reason.isNotNull(), sf.col("value")).alias("raw"),
         fields["symbol"].alias("symbol"),
         fields["trade_id"].alias("trade_id"),
         price.alias("price"),
@@ -176,36 +180,37 @@ def parse(raw: DataFrame, *, max_message_bytes: int, symbols: list[str]) -> Data
 
 def classify(
     spark: SparkSession,
-    valid: DataFrame,
+    parsed: DataFrame,
     *,
-    stored_watermarks: dict[int, int],
+    stored_watermarks: dict[str, int],
     stored_ranges: dict[str, list[Range]],
     watermark_delay_us: int,
 ) -> DataFrame:
-    """Valid trades -> plus ``watermark_us`` and ``status`` (accepted / duplicate / late)."""
-
+    """Parsed rows -> plus ``watermark_us`` and ``status`` (accepted / duplicate / late /
+    rejected), hash-partitioned by symbol: both windows, the candle aggregation and the id
+    ranges then need no further shuffle."""
+    valid = sf.col("reason").isNull()
     if stored_watermarks:
-        pairs = []
-        for part, mark in sorted(stored_watermarks.items()):
-            pairs += [sf.lit(part), sf.lit(mark).cast("bigint")]
+        pairs: list[Column] = []
+        for sym, mark in sorted(stored_watermarks.items()):
+            pairs += [sf.lit(sym), sf.lit(mark).cast("bigint")]
         prev_max = sf.coalesce(
-            sf.try_element_at(sf.create_map(*pairs), sf.col("partition")),
-            sf.lit(LONG_MIN).cast("bigint"),
+            sf.try_element_at(sf.create_map(*pairs), sf.col("symbol")),
+            sf.lit(NO_TRADE_YET).cast("bigint"),
         )
     else:
-        prev_max = sf.lit(LONG_MIN).cast("bigint")
-    by_offset = (
-        Window.partitionBy("topic", "partition")
-        .orderBy("offset")
+        prev_max = sf.lit(NO_TRADE_YET).cast("bigint")
+    # Kafka order of one symbol: its messages are all in one partition (key = symbol)
+    by_arrival = (
+        Window.partitionBy("symbol")
+        .orderBy("partition", "offset")
         .rowsBetween(Window.unboundedPreceding, Window.currentRow)
     )
-    by_trade = Window.partitionBy("symbol", "trade_id").orderBy("partition", "offset")
-    df = valid.select(
+    by_trade = Window.partitionBy("symbol", "trade_id", "reason").orderBy("partition", "offset")
+    newest = sf.max(sf.when(valid, sf.col("trade_time_us"))).over(by_arrival)
+    df = parsed.select(
         "*",
-        (
-            sf.greatest(sf.max("trade_time_us").over(by_offset), prev_max)
-            - sf.lit(watermark_delay_us)
-        ).alias("watermark_us"),
+        (sf.greatest(newest, prev_max) - sf.lit(watermark_delay_us)).alias("watermark_us"),
         sf.row_number().over(by_trade).alias("delivery"),
     )
     rows = [(sym, lo, hi) for sym, rs in stored_ranges.items() for lo, hi in rs]
@@ -221,7 +226,8 @@ def classify(
     else:
         counted = sf.lit(False)
     status = (
-        sf.when((sf.col("delivery") > 1) | counted, sf.lit(STATUS_DUPLICATE))
+        sf.when(~valid, sf.lit(STATUS_REJECTED))
+        .when((sf.col("delivery") > 1) | counted, sf.lit(STATUS_DUPLICATE))
         .when(sf.col("trade_time_us") < sf.col("watermark_us"), sf.lit(STATUS_LATE))
         .otherwise(sf.lit(STATUS_ACCEPTED))
     )
@@ -229,12 +235,15 @@ def classify(
         "topic",
         "partition",
         "offset",
+        "raw",
         "symbol",
         "trade_id",
         "price",
         "quantity",
         "trade_time_us",
         "is_buyer_maker",
+        "reason",
+        "detail",
         "watermark_us",
         status.alias("status"),
     )
@@ -301,8 +310,8 @@ def new_id_ranges(accepted: DataFrame) -> DataFrame:
 
 
 def latency_buckets(accepted: DataFrame, bucket_us: int) -> DataFrame:
-    """Accepted trades counted per ``bucket_us`` of trade time (for the end-to-end histogram)."""
+    """Accepted trades counted per symbol and ``bucket_us`` of trade time (end-to-end latency).
 
-    return accepted.groupBy(
-        (sf.floor(sf.col("trade_time_us") / sf.lit(bucket_us)) * bucket_us).alias("t")
-    ).count()
+    Grouped by symbol too, so the partitioning by symbol is reused instead of a new shuffle."""
+    bucket = (sf.floor(sf.col("trade_time_us") / sf.lit(bucket_us)) * bucket_us).cast("bigint")
+    return accepted.groupBy("symbol", bucket.alias("t")).count()

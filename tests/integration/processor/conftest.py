@@ -23,7 +23,7 @@ StackFixture = Any  # tests/conftest.py `stack`
 STATE_TABLES = (
     "candles",
     "processor_batches",
-    "processor_watermarks",
+    "processor_symbol_watermarks",
     "processor_trade_id_ranges",
     "late_trades",
     "rejected_trades",
@@ -169,7 +169,7 @@ def normalized(expected: dict[Key, dict[str, object]]) -> dict[Key, dict[str, ob
     return out
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def spark(stack: StackFixture, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     from cryptopipe.processor.spark_session import build_spark  # noqa: PLC0415
 

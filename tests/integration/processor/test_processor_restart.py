@@ -1,0 +1,127 @@
+"""`kill -9` of a running `cryptopipe process` mid-stream, restart, catch up: same rows."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyspark.sql import SparkSession
+
+from cryptopipe.processor.job import run
+from tests.integration.processor.conftest import (
+    StackFixture,
+    candles_in_db,
+    create_topics,
+    normalized,
+    processor_settings,
+    produce,
+    query,
+    truncate_state,
+)
+from tests.integration.processor.dataset import T, expected_candles, make_trades, send_order
+
+pytestmark = [pytest.mark.kafka, pytest.mark.mysql, pytest.mark.spark, pytest.mark.e2e]
+
+SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT"]
+PER_SYMBOL = 6000
+
+
+def snapshot(stack: StackFixture) -> tuple[dict[Any, Any], list[tuple[Any, ...]]]:
+    late = query(stack, "SELECT symbol, trade_id, price, quantity, trade_time_us FROM late_trades")
+    return candles_in_db(stack), sorted(late)
+
+
+def start_processor(
+    stack: StackFixture, topic: str, checkpoint: Path, log: Path, *extra: str
+) -> subprocess.Popen[bytes]:
+    env = stack.env()
+    env.update(
+        {
+            "CRYPTOPIPE_TOPIC_TRADES": topic,
+            "CRYPTOPIPE_TOPIC_DLQ": f"{topic}.dlq",
+            "CRYPTOPIPE_CHECKPOINT_DIR": str(checkpoint),
+            "CRYPTOPIPE_MAX_OFFSETS_PER_TRIGGER": "1500",
+            "CRYPTOPIPE_TRIGGER_INTERVAL_S": "0.5",
+        }
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "cryptopipe.processor.cli", *extra],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: the Spark JVM dies with it
+    )
+
+
+def committed_batches(stack: StackFixture) -> int:
+    return int(query(stack, "SELECT COUNT(*) FROM processor_batches")[0][0])
+
+
+def test_kill_9_mid_stream_then_restart_gives_the_uninterrupted_rows(
+    stack: StackFixture, spark: SparkSession, tmp_path: Path
+) -> None:
+    topic = f"it.restart.{uuid.uuid4().hex[:8]}"
+    create_topics(stack, [topic, f"{topic}.dlq"])
+    trades = make_trades(SYMBOLS, per_symbol=PER_SYMBOL, span_s=600, seed=21)
+    order = send_order(trades, seed=22)
+    # some redeliveries and some trades beyond the watermark, spread through the stream
+    newest = max(t.trade_time_us for t in trades)
+    late = [
+        T(SYMBOLS[i % 3], 90_000 + i, "1.00000000", "2.00000000", trades[0].trade_time_us + i, True)
+        for i in range(5)
+    ]
+    messages = [(t.symbol.encode(), t.value()) for t in order]
+    for i, t in enumerate(late):
+        messages.insert(len(messages) // 2 + i * 997, (t.symbol.encode(), t.value()))
+    for t in order[:300:3]:
+        messages.insert(len(messages) * 3 // 4, (t.symbol.encode(), t.value()))
+    produce(stack, topic, messages)
+    assert newest > trades[0].trade_time_us + 60_000_000  # the late ones really are late
+
+    # 1) uninterrupted run, in a different batch split (one batch per 7,000 records)
+    truncate_state(stack)
+    run(
+        processor_settings(stack, topic, tmp_path / "ckpt-a", max_offsets_per_trigger=7000),
+        spark=spark,
+    )
+    uninterrupted = snapshot(stack)
+    want = normalized(expected_candles(trades))
+    assert uninterrupted[0] == want
+    assert len(uninterrupted[1]) == len(late)
+
+    # 2) a real `cryptopipe process`, killed with SIGKILL after a few committed batches
+    truncate_state(stack)
+    log = tmp_path / "process.log"
+    proc = start_processor(stack, topic, tmp_path / "ckpt-b", log)
+    try:
+        deadline = time.monotonic() + 240
+        while committed_batches(stack) < 3:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    accepted_before = int(query(stack, "SELECT SUM(accepted_rows) FROM processor_batches")[0][0])
+    assert 0 < accepted_before < len(trades), "the kill must land mid-stream"
+
+    # 3) restart from the checkpoint and catch up
+    restarted = start_processor(stack, topic, tmp_path / "ckpt-b", log, "--available-now")
+    try:
+        assert restarted.wait(300) == 0, log.read_text()[-3000:]
+    finally:
+        if restarted.poll() is None:
+            os.killpg(restarted.pid, signal.SIGKILL)
+
+    assert snapshot(stack) == uninterrupted
+    per_interval = dict(
+        query(stack, "SELECT bar_interval, SUM(trade_count) FROM candles GROUP BY 1")
+    )
+    assert {k: int(v) for k, v in per_interval.items()} == {"1s": len(trades), "1m": len(trades)}
