@@ -33,8 +33,14 @@ logger = logging.getLogger(__name__)
 
 class Backfiller:
     def __init__(
-        self, rest: BinanceRest, pipeline: Pipeline, stopper: Stopper, max_attempts: int = 8
+        self,
+        rest: BinanceRest,
+        pipeline: Pipeline,
+        stopper: Stopper,
+        max_attempts: int = 8,
+        max_gap_trades: int = 200_000,
     ) -> None:
+        self._max_gap_trades = max_gap_trades
         self._rest = rest
         self._pipeline = pipeline
         self._stopper = stopper
@@ -48,6 +54,14 @@ class Backfiller:
 
     def notify(self, gap: Gap) -> None:
         """A gap was detected (called synchronously by the pipeline)."""
+        if gap.size > self._max_gap_trades:
+            end = gap.last_id - self._max_gap_trades
+            logger.error(
+                "gap in %s too large (%d trades): trades %d..%d will not be backfilled",
+                gap.symbol, gap.size, gap.first_id, end,
+            )  # fmt: skip
+            self._pipeline.tracker.give_up(gap.symbol, gap.first_id, end)
+            self._pipeline.metrics.trades_lost.labels(gap.symbol).inc(end - gap.first_id + 1)
         self._gap_symbols.add(gap.symbol)
         self.idle.clear()
         self._wake.set()
@@ -158,7 +172,9 @@ class Backfiller:
 
     async def _catch_up_symbol(self, symbol: str) -> None:
         tracker = self._pipeline.tracker
-        while not self._stopper.stopped:
+        for _ in range(max(1, self._max_gap_trades // HISTORICAL_TRADES_MAX_LIMIT)):
+            if self._stopper.stopped:
+                return
             last = tracker.last_id(symbol)
             if last is None:
                 return

@@ -40,6 +40,9 @@ class _SymbolState:
     missing: list[list[int]] = field(default_factory=list)
 
 
+Snapshot = dict[str, dict[str, object]]
+
+
 class SequenceTracker:
     """Dedup + gap detection over all symbols."""
 
@@ -110,3 +113,32 @@ class SequenceTracker:
             if hi > last_id:
                 kept.append([last_id + 1, hi])
         state.missing = kept
+
+    def snapshot(self) -> Snapshot:
+        """Plain-JSON view: per symbol the last id and the missing ranges."""
+        return {
+            symbol: {"last_id": state.last_id, "missing": [list(r) for r in state.missing]}
+            for symbol, state in self._state.items()
+        }
+
+    def restore(self, data: Snapshot, symbols: frozenset[str]) -> int:
+        """Seed from :meth:`snapshot` output (configured symbols only); returns how many
+        symbols were restored. Malformed entries are ignored."""
+        restored = 0
+        for symbol, entry in data.items():
+            last_id = entry.get("last_id")
+            missing = entry.get("missing", [])
+            if symbol not in symbols or type(last_id) is not int or not isinstance(missing, list):
+                continue
+            ranges = [
+                [r[0], r[1]]
+                for r in missing
+                if isinstance(r, list)
+                and len(r) == 2
+                and type(r[0]) is int
+                and type(r[1]) is int
+                and r[0] <= r[1] < last_id
+            ]
+            self._state[symbol] = _SymbolState(last_id, sorted(ranges))
+            restored += 1
+        return restored

@@ -56,6 +56,18 @@ class ProducerSettings(CommonSettings):
     backfill_max_attempts: int = Field(
         8, gt=0, description="REST attempts for one missing range before it is counted lost."
     )
+    max_gap_backfill_trades: int = Field(
+        200_000,
+        gt=0,
+        description="Backfill at most this many trades of one gap (the newest); older ones are "
+        "counted as unrecoverable.",
+    )
+    resume: bool = Field(
+        True,
+        description="binance: keep per-symbol trade ids in the state dir; after a restart, "
+        "backfill what was missed while stopped.",
+    )
+    checkpoint_interval_s: float = Field(1.0, gt=0)
     exchange_info_check: bool = Field(True, description="Check symbols against exchangeInfo.")
     record_file: Path | None = Field(None, description="binance: write raw frames here (.gz ok).")
 

@@ -30,6 +30,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from cryptopipe.producer import checkpoint
 from cryptopipe.producer.backfill import Backfiller
 from cryptopipe.producer.binance_rest import BinanceApiError, BinanceRest
 from cryptopipe.producer.kafka_sink import KafkaSink
@@ -124,6 +125,11 @@ class BinanceSource:
         self.frames = 0
         self._metrics = pipeline.metrics
         self._open_connections = 0
+        self.checkpoint = (
+            checkpoint.checkpoint_path(settings.state_dir, settings.topic_trades)
+            if settings.resume
+            else None
+        )
 
     # frames ----------------------------------------------------------------------------
     def on_frame(self, raw: bytes, conn: _Conn) -> None:
@@ -286,10 +292,21 @@ class BinanceSource:
                 conn = new
         await self._close(conn)
 
+    def save_checkpoint(self) -> bool:
+        """Persist the trade-id state if every produced trade is acknowledged."""
+        if self.checkpoint is None or self.sink.pending() or self.sink.failed:
+            return False
+        checkpoint.save(self.checkpoint, self.pipeline.tracker)
+        return True
+
     async def _poll_kafka(self) -> None:
-        """Serve delivery reports while the stream is quiet; surface Kafka failures."""
+        """Serve delivery reports while the stream is quiet; surface Kafka failures;
+        checkpoint the trade-id state."""
+        next_save = time.monotonic() + self.settings.checkpoint_interval_s
         while not self.stopper.stopped:
             self.sink.poll(0)
+            if time.monotonic() >= next_save and self.save_checkpoint():
+                next_save = time.monotonic() + self.settings.checkpoint_interval_s
             await asyncio.sleep(0.1)
 
     async def run(self) -> None:
@@ -298,6 +315,11 @@ class BinanceSource:
         ordered = tuple(sym for sym in s.symbol_list if sym in symbols)
         if s.exchange_info_check:
             await check_symbols(self.rest, ordered)
+        if self.checkpoint is not None:
+            restored = checkpoint.load(self.checkpoint, self.pipeline.tracker, symbols)
+            if restored:
+                logger.info("resuming %d symbols from %s", restored, self.checkpoint)
+                self.backfiller.catch_up(ordered)
         groups = stream_groups(ordered, s.ws_max_streams_per_connection)
         logger.info("binance: %d streams over %d connection(s)", len(ordered), len(groups))
         tasks = [asyncio.create_task(self.run_group(g)) for g in groups]
@@ -351,7 +373,13 @@ def run_binance(
             weight_budget=settings.rest_weight_budget_1m,
             timeout_s=settings.rest_timeout_s,
         )
-        backfiller = Backfiller(rest, pipeline, stopper, settings.backfill_max_attempts)
+        backfiller = Backfiller(
+            rest,
+            pipeline,
+            stopper,
+            settings.backfill_max_attempts,
+            settings.max_gap_backfill_trades,
+        )
         pipeline.on_gap = backfiller.notify
         recorder = FrameRecorder(settings.record_file) if settings.record_file else None
         source = BinanceSource(
@@ -363,6 +391,8 @@ def run_binance(
             await rest.aclose()
             if recorder is not None:
                 recorder.close()
+        if sink.flush() == 0 and source.save_checkpoint():
+            logger.info("trade-id state saved to %s", source.checkpoint)
         return source.frames
 
     return asyncio.run(main())

@@ -312,3 +312,26 @@ def test_cli_binance_sigterm_flushes_and_exits_zero(
             proc.kill()
     assert proc.returncode == 0, stderr.decode()
     assert_exactly_once(topics, {"BTCUSDT": ids})
+
+
+def test_restart_backfills_what_was_missed_while_stopped(
+    binance_settings: Any, emulator: BinanceEmulator, topics: Topics
+) -> None:
+    settings = binance_settings()
+    with producer_thread(settings) as first:
+        connected(emulator)
+        btc = emulator.publish("BTCUSDT", 10)
+        eth = emulator.publish("ETHUSDT", 4)
+        wait_accepted(first, "BTCUSDT", 10)
+        wait_accepted(first, "ETHUSDT", 4)
+    emulator.wait_until(lambda: emulator.open_connections() == 0)
+    btc += emulator.publish("BTCUSDT", 25, deliver=False)  # while the producer is stopped
+    eth += emulator.publish("ETHUSDT", 3, deliver=False)
+    with producer_thread(settings) as second:
+        connected(emulator)
+        btc += emulator.publish("BTCUSDT", 5)
+        wait_accepted(second, "BTCUSDT", 30)  # 25 backfilled + 5 live
+        wait_accepted(second, "ETHUSDT", 3)  # quiet symbol: caught up from REST
+    assert second.metric(P + "trades_backfilled_total", symbol="BTCUSDT") == 25
+    assert second.metric(P + "trades_backfilled_total", symbol="ETHUSDT") == 3
+    assert_exactly_once(topics, {"BTCUSDT": btc, "ETHUSDT": eth})
