@@ -135,6 +135,9 @@ class BinanceSource:
     def on_frame(self, raw: bytes, conn: _Conn) -> None:
         received = now_us()
         self.frames += 1
+        if self.settings.count is not None and self.frames > self.settings.count:
+            self.stopper.stop("count reached")
+            return
         conn.frames += 1
         pipeline = self.pipeline
         pipeline.count_frame()
@@ -256,6 +259,7 @@ class BinanceSource:
     async def run_group(self, streams: list[str]) -> None:
         """Keep one connection's streams flowing until stopped."""
         s = self.settings
+        flaps = 0
         conn = await self._open(streams, 0)
         if conn is None:
             return
@@ -272,8 +276,10 @@ class BinanceSource:
                 self._metrics.reconnects.labels(reason).inc()
                 logger.warning("connection ended (%s) after %.1f s; reconnecting", reason, lived)
                 await self._close(conn)
-                healthy = lived >= CONNECTION_HEALTHY_AFTER_S or conn.frames > 0
-                attempt = 0 if reason == "server_shutdown" or healthy else 1
+                # A connection that dies young counts as a failure: backoff grows while
+                # connections keep flapping, and resets once one lives long enough.
+                flaps = 0 if lived >= CONNECTION_HEALTHY_AFTER_S else flaps + 1
+                attempt = 0 if reason == "server_shutdown" else flaps
                 new = await self._open(streams, attempt)
                 if new is None:
                     return

@@ -335,3 +335,18 @@ def test_restart_backfills_what_was_missed_while_stopped(
     assert second.metric(P + "trades_backfilled_total", symbol="BTCUSDT") == 25
     assert second.metric(P + "trades_backfilled_total", symbol="ETHUSDT") == 3
     assert_exactly_once(topics, {"BTCUSDT": btc, "ETHUSDT": eth})
+
+
+def test_flapping_connections_stay_under_the_connection_attempt_limit(
+    binance_settings: Any, emulator: BinanceEmulator, topics: Topics
+) -> None:
+    settings = binance_settings(reconnect_max_per_5min=3, reconnect_initial_s=0.01)
+    with producer_thread(settings) as producer:
+        for attempts in (1, 2, 3):
+            emulator.wait_until(lambda n=attempts: emulator.connection_attempts == n)
+            connected(emulator)
+            emulator.disconnect_all(close_frame=False)
+        time.sleep(1.5)  # a 4th attempt would break the 3-per-5-minutes budget
+        assert emulator.connection_attempts == 3
+        assert producer.error is None
+        assert producer.metric(P + "reconnects_total", reason="dropped") == 3
