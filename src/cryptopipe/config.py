@@ -73,6 +73,11 @@ class CommonSettings(BaseSettings):
         None, description="App user's password; unset means the one the local stack generated."
     )
 
+    # Tracing (exporter and service name come from the standard OTEL_* variables)
+    trace_sample_ratio: float = Field(
+        0.01, ge=0.0, le=1.0, description="Share of trades traced end to end (head sampling)."
+    )
+
     # Metrics endpoints (Prometheus scrapes these)
     producer_metrics_port: int = 9101
     processor_metrics_port: int = 9102
