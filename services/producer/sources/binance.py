@@ -154,7 +154,7 @@ class BinanceSource:
             logger.error("Binance control error: %s", payload)
             return
         if payload.get("e") == "serverShutdown":
-            logger.warning("serverShutdown received: reconnecting now")
+            logger.warning("serverShutdown received: opening a new connection now")
             conn.shutdown = True
             return
         if self.recorder is not None:
@@ -167,8 +167,6 @@ class BinanceSource:
             while True:
                 raw = await conn.ws.recv(decode=False)
                 self.on_frame(raw, conn)
-                if conn.shutdown:
-                    return "server_shutdown"
         except ConnectionClosed as exc:
             if exc.rcvd is not None:
                 return "closed"
@@ -271,7 +269,7 @@ class BinanceSource:
             if self.stopper.stopped:
                 break
             if conn.task in done:
-                reason = conn.task.result()
+                reason = "server_shutdown" if conn.shutdown else conn.task.result()
                 lived = time.monotonic() - conn.opened
                 self._metrics.reconnects.labels(reason).inc()
                 logger.warning("connection ended (%s) after %.1f s; reconnecting", reason, lived)
@@ -279,20 +277,26 @@ class BinanceSource:
                 # A connection that dies young counts as a failure: backoff grows while
                 # connections keep flapping, and resets once one lives long enough.
                 flaps = 0 if lived >= CONNECTION_HEALTHY_AFTER_S else flaps + 1
-                attempt = 0 if reason == "server_shutdown" else flaps
+                attempt = 0 if conn.shutdown else flaps
                 new = await self._open(streams, attempt)
                 if new is None:
                     return
                 conn = self._start(new)
                 self.backfiller.catch_up(self._symbols_of(streams))
                 continue
-            if rotate_in <= 0:
-                logger.info("rotating connection after %.0f s", time.monotonic() - conn.opened)
-                self._metrics.reconnects.labels("rotation").inc()
+            if rotate_in <= 0 or conn.shutdown:
+                # Open the new connection first and keep reading the old one for the overlap:
+                # nothing is lost in the switch, dedup drops what both deliver.
+                reason = "server_shutdown" if conn.shutdown else "rotation"
+                logger.info("%s: replacing a connection after %.0f s", reason,
+                            time.monotonic() - conn.opened)  # fmt: skip
+                self._metrics.reconnects.labels(reason).inc()
                 new = await self._open(streams, 0)
                 if new is None:
                     break
                 self._start(new)
+                if conn.shutdown:
+                    self.backfiller.catch_up(self._symbols_of(streams))
                 await self._sleep(s.ws_rotation_overlap_s)
                 await self._close(conn)
                 conn = new

@@ -45,6 +45,7 @@ def binance_settings(settings_factory: Any, emulator: BinanceEmulator) -> Any:
             "binance_rest_url": emulator.rest_url,
             "reconnect_initial_s": 0.05,
             "reconnect_max_s": 0.5,
+            "ws_rotation_overlap_s": 0.5,
         }
         defaults.update(kwargs)
         return settings_factory(**defaults)
@@ -102,6 +103,12 @@ def test_live_trades_are_produced_once_with_pings_answered(
 def test_trades_missed_while_disconnected_are_backfilled_exactly_once(
     binance_settings: Any, emulator: BinanceEmulator, topics: Topics, how: str
 ) -> None:
+    max_open = [0]
+
+    def watch_open() -> int:
+        max_open[0] = max(max_open[0], emulator.open_connections())
+        return max_open[0]
+
     with producer_thread(binance_settings()) as producer:
         connected(emulator)
         btc = emulator.publish("BTCUSDT", 10)
@@ -109,6 +116,7 @@ def test_trades_missed_while_disconnected_are_backfilled_exactly_once(
         wait_accepted(producer, "BTCUSDT", 10)
         if how == "server_shutdown":
             emulator.server_shutdown()
+            emulator.wait_until(lambda: watch_open() >= 2)
         else:
             emulator.disconnect_all(close_frame=how == "close_frame")
         # trades happen while the producer is away: only REST will ever show them
@@ -122,6 +130,8 @@ def test_trades_missed_while_disconnected_are_backfilled_exactly_once(
         wait_accepted(producer, "ETHUSDT", 10)
     reason = {"close_frame": "closed", "no_close_frame": "dropped"}.get(how, how)
     assert producer.metric(P + "reconnects_total", reason=reason) >= 1
+    if how == "server_shutdown":  # the new connection opened before the old one closed
+        assert max_open[0] >= 2
     assert producer.metric(P + "trades_backfilled_total", symbol="BTCUSDT") == 30
     assert producer.metric(P + "trades_backfilled_total", symbol="ETHUSDT") == 5
     assert_exactly_once(topics, {"BTCUSDT": btc, "ETHUSDT": eth})
