@@ -30,6 +30,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from cryptopipe.dlq import DlqReason
 from cryptopipe.producer import checkpoint
 from cryptopipe.producer.backfill import Backfiller
 from cryptopipe.producer.binance_rest import BinanceApiError, BinanceRest
@@ -172,6 +173,17 @@ class BinanceSource:
                 return "closed"
             if exc.sent is not None and exc.sent.code == 1011:
                 return "keepalive_timeout"
+            if exc.sent is not None and exc.sent.code == 1009:
+                # Too big even to receive: nothing to keep but the fact (and reconnect).
+                self.pipeline.reject(
+                    b"",
+                    Rejection(
+                        DlqReason.OVERSIZED,
+                        f"WebSocket message over {WS_MAX_MESSAGE_BYTES} bytes: not received, "
+                        "connection re-opened",
+                    ),
+                )
+                return "message_too_big"
             return "dropped"
 
     # connections -----------------------------------------------------------------------

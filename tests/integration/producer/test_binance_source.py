@@ -210,7 +210,17 @@ def test_bad_frames_go_to_the_dlq_and_the_stream_goes_on(
                 == len(bad)
             )
         )
-    dlq = topics.read(topics.dlq, expect=len(bad))
+        emulator.send_raw("x" * (5 * 1024 * 1024))  # over the client's 4 MiB message limit
+        producer.wait_for(
+            lambda: producer.metric(P + "reconnects_total", reason="message_too_big") == 1
+        )
+        connected(emulator)
+        ids += emulator.publish("BTCUSDT", 2)
+        wait_accepted(producer, "BTCUSDT", 5)
+    dlq = topics.read(topics.dlq, expect=len(bad) + 1)
+    assert dlq[-1].value == b""
+    assert dlq[-1].headers["dlq.reason"] == "oversized"
+    dlq = dlq[:-1]
     got = {r.value.decode(): r.headers["dlq.reason"] for r in dlq}
     assert got == {frame: reason.value for frame, reason in bad.items()}
     assert all(r.headers["dlq.source"] == "producer:binance" for r in dlq)
