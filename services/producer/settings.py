@@ -85,7 +85,12 @@ class ProducerSettings(CommonSettings):
     synthetic_start_time_us: int | None = Field(
         None, description="synthetic: time of the first trade; default now."
     )
-    synthetic_first_trade_id: int = 1
+    synthetic_first_trade_id: int | None = Field(
+        None,
+        ge=0,
+        description="synthetic: first trade id of every symbol; default the start time in "
+        "microseconds, so runs on the same topic never reuse ids.",
+    )
     burst_every_s: float = 0.0
     burst_duration_s: float = 0.0
     burst_multiplier: float = 1.0

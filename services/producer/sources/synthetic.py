@@ -18,12 +18,14 @@ BATCH = 256  # trades between two stop checks when not sleeping
 
 def synthetic_config(settings: ProducerSettings) -> SyntheticConfig:
     start = settings.synthetic_start_time_us
+    start_us = time.time_ns() // 1000 if start is None else start
+    first_id = settings.synthetic_first_trade_id
     return SyntheticConfig(
         symbols=settings.symbol_list,
         rate=settings.rate,
         seed=settings.seed,
-        start_time_us=time.time_ns() // 1000 if start is None else start,
-        first_trade_id=settings.synthetic_first_trade_id,
+        start_time_us=start_us,
+        first_trade_id=start_us if first_id is None else first_id,
         burst_every_s=settings.burst_every_s,
         burst_duration_s=settings.burst_duration_s,
         burst_multiplier=settings.burst_multiplier,

@@ -36,6 +36,7 @@ def test_synthetic_trades_land_on_kafka_exactly_as_generated(
         count=3000,
         seed=11,
         synthetic_start_time_us=START_US,
+        synthetic_first_trade_id=1,
     )
     result = run(settings, Stopper(), ProducerMetrics(), serve_metrics=False)
     assert result.accepted == result.delivered == 3000
@@ -124,7 +125,8 @@ def test_cli_sigterm_flushes_and_exits_zero_with_metrics(
     assert max(ids.values()) == 1
     for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
         got = sorted(i for s, i in ids if s == symbol)
-        assert got == list(range(1, len(got) + 1)), f"{symbol}: not contiguous from 1"
+        assert got == list(range(got[0], got[0] + len(got))), f"{symbol}: not contiguous"
+        assert got[0] > 1_700_000_000_000_000  # default first id: the start time in µs
 
 
 def test_unreachable_kafka_fails_loudly_with_non_zero_exit(
