@@ -46,7 +46,13 @@ def run(
     stopper = stopper if stopper is not None else Stopper(settings.duration_s)
     metrics = metrics if metrics is not None else ProducerMetrics()
     if serve_metrics:
-        metrics.serve(settings.producer_metrics_port)
+        try:
+            metrics.serve(settings.producer_metrics_port)
+        except OSError as exc:
+            raise StartupError(
+                f"cannot serve metrics on port {settings.producer_metrics_port}: {exc} "
+                "(set --metrics-port / CRYPTOPIPE_PRODUCER_METRICS_PORT)"
+            ) from exc
     sink = KafkaSink(settings, metrics)
     pipeline = Pipeline(
         sink,

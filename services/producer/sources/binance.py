@@ -33,7 +33,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from cryptopipe.dlq import DlqReason
 from cryptopipe.producer import checkpoint
 from cryptopipe.producer.backfill import Backfiller
-from cryptopipe.producer.binance_rest import BinanceApiError, BinanceRest
+from cryptopipe.producer.binance_rest import BinanceApiError, BinanceRest, StoppedError
 from cryptopipe.producer.kafka_sink import KafkaSink
 from cryptopipe.producer.normalize import Rejection, decode_frame
 from cryptopipe.producer.pipeline import Pipeline, now_us
@@ -336,7 +336,10 @@ class BinanceSource:
         symbols = self.pipeline.symbols
         ordered = tuple(sym for sym in s.symbol_list if sym in symbols)
         if s.exchange_info_check:
-            await check_symbols(self.rest, ordered)
+            try:
+                await check_symbols(self.rest, ordered)
+            except StoppedError:
+                return
         if self.checkpoint is not None:
             restored = checkpoint.load(self.checkpoint, self.pipeline.tracker, symbols)
             if restored:
