@@ -101,17 +101,12 @@ EXIT_CONFIG = 2
     default=None,
     help="State dir (env CRYPTOPIPE_STATE_DIR).",
 )
-@click.option(
-    "--log-level",
-    default="INFO",
-    show_default=True,
-    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
-)
-def process(log_level: str, **options: Any) -> None:
-    """Read trades from Kafka, keep exact OHLCV candles in MySQL (exactly once)."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def process(**options: Any) -> None:
+    """Read trades from Kafka, keep exact OHLCV candles in MySQL (exactly once).
+
+    Restart-safe: after a crash (even kill -9) it resumes from its Spark checkpoint and the
+    batch ledger in MySQL makes a replayed batch change nothing. SIGTERM/SIGINT stop it cleanly.
+    """
     from cryptopipe.processor.settings import ProcessorSettings  # noqa: PLC0415 (fast --help)
 
     overrides = {k: v for k, v in options.items() if v is not None}
@@ -140,5 +135,8 @@ def process(log_level: str, **options: Any) -> None:
         sys.exit(EXIT_FATAL)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # `python -m cryptopipe.processor.cli` (tests, debugging)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     process()

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,11 @@ def start_processor(
     )
 
 
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        return str(resp.read().decode())
+
+
 def committed_batches(stack: StackFixture) -> int:
     return int(query(stack, "SELECT COUNT(*) FROM processor_batches")[0][0])
 
@@ -106,9 +112,18 @@ def test_kill_9_mid_stream_then_restart_gives_the_uninterrupted_rows(
             assert proc.poll() is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.2)
+        metrics = scrape(stack.settings.processor_metrics_port)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(30)
+    for name in (
+        "cryptopipe_processor_accepted_rows_total",
+        'cryptopipe_processor_freshness_seconds{symbol="BTCUSDT"}',
+        'cryptopipe_processor_rows_upserted_total{interval="1m"}',
+        "cryptopipe_processor_end_to_end_latency_seconds_count",
+        "cryptopipe_processor_sink_write_seconds_count",
+    ):
+        assert name in metrics, name
     accepted_before = int(query(stack, "SELECT SUM(accepted_rows) FROM processor_batches")[0][0])
     assert 0 < accepted_before < len(trades), "the kill must land mid-stream"
 
