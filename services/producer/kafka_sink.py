@@ -119,6 +119,21 @@ class KafkaSink:
             raise FatalProducerError(self._fatal)
 
     def send_trade(self, trade: Trade, headers: Headers | None = None) -> None:
+        # The per-trade hot path: the common case inlined, the rest in _produce.
+        if self._since_poll < POLL_EVERY:
+            try:
+                self._producer.produce(
+                    self._topic,
+                    trade.to_json(),
+                    trade.symbol.encode(),
+                    on_delivery=self._on_trade_delivery,
+                    headers=headers,
+                )
+            except BufferError:
+                pass
+            else:
+                self._since_poll += 1
+                return
         self._produce(self._topic, trade.key(), trade.to_json(), headers, self._on_trade_delivery)
 
     def send_dlq(self, record: DlqRecord) -> None:

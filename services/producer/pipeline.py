@@ -87,7 +87,16 @@ class Pipeline:
         if isinstance(payload, Rejection):
             self.reject(raw, payload)
             return None
-        return self.handle_payload(payload, raw, receive_time_us)
+        result = normalize_payload(
+            payload,
+            symbols=self.symbols,
+            ingest_time_us=now_us() if receive_time_us is None else receive_time_us,
+            max_future_us=self.max_future_us,
+        )
+        if isinstance(result, Rejection):
+            self.reject(raw, result)
+            return None
+        return self.handle_trade(result)
 
     def handle_payload(
         self, payload: Mapping[str, Any], raw: bytes, receive_time_us: int | None = None
