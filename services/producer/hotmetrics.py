@@ -9,12 +9,14 @@ see one trade more or less, which is fine for monotonic counters).
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Exemplar
 
 
 def _le(bound: float) -> str:
@@ -51,16 +53,25 @@ class HotCounter(Collector):
 
 
 class HotHistogramChild:
-    __slots__ = ("bounds", "counts", "total")
+    __slots__ = ("bounds", "counts", "exemplars", "total")
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
         self.bounds = bounds
         self.counts = [0] * (len(bounds) + 1)  # last slot: +Inf
         self.total = 0.0
+        self.exemplars: dict[int, Exemplar] = {}
 
     def observe(self, value: float) -> None:
         self.counts[bisect_left(self.bounds, value)] += 1
         self.total += value
+
+    def observe_with_exemplar(self, value: float, labels: dict[str, str]) -> None:
+        """Observe and keep ``labels`` (e.g. ``{"trace_id": ...}``) as the bucket's exemplar
+        (shown in the OpenMetrics exposition)."""
+        index = bisect_left(self.bounds, value)
+        self.counts[index] += 1
+        self.total += value
+        self.exemplars[index] = Exemplar(labels, value, time.time())
 
 
 class HotHistogram(Collector):
@@ -91,11 +102,18 @@ class HotHistogram(Collector):
         family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
         for labels, child in list(self._children.items()):
             counts = list(child.counts)
+            exemplars = dict(child.exemplars)
             cumulative = 0
-            buckets: list[tuple[str, float]] = []
-            for bound, n in zip((*self.bounds, float("inf")), counts, strict=True):
+            buckets: list[tuple[str, float] | tuple[str, float, Exemplar]] = []
+            for index, (bound, n) in enumerate(
+                zip((*self.bounds, float("inf")), counts, strict=True)
+            ):
                 cumulative += n
-                buckets.append((_le(bound), cumulative))
+                exemplar = exemplars.get(index)
+                if exemplar is None:
+                    buckets.append((_le(bound), cumulative))
+                else:
+                    buckets.append((_le(bound), cumulative, exemplar))
             family.add_metric(list(labels), buckets, child.total)
         yield family
 

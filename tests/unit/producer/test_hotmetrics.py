@@ -29,3 +29,19 @@ def test_counter_cells_and_histogram_buckets_are_cumulative_with_le_inclusive() 
     text = generate_latest(registry).decode()
     assert "# TYPE x_trades_total counter" in text
     assert "# TYPE x_lag_seconds histogram" in text
+
+
+def test_exemplars_appear_in_the_openmetrics_exposition() -> None:
+    from prometheus_client.openmetrics.exposition import (  # noqa: PLC0415
+        generate_latest as openmetrics,
+    )
+
+    registry = CollectorRegistry()
+    histogram = HotHistogram("x_latency_seconds", "latency", [], [0.1, 1.0], registry)
+    child = histogram.child()
+    child.observe(0.05)
+    child.observe_with_exemplar(0.5, {"trace_id": "0af7651916cd43dd8448eb211c80319c"})
+    text = openmetrics(registry).decode()  # type: ignore[no-untyped-call]
+    line = next(x for x in text.splitlines() if 'le="1.0"' in x)
+    assert line.startswith('x_latency_seconds_bucket{le="1.0"} 2.0 # {trace_id="0af76519')
+    assert registry.get_sample_value("x_latency_seconds_count") == 2
