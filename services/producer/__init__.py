@@ -1,0 +1,8 @@
+"""The producer (`cryptopipe produce`): trades from Binance, a recording or a synthetic market,
+normalized to schema v1 (docs/trade-schema-v1.md) and produced to Kafka.
+
+Pure core: ``trade`` (the schema), ``normalize`` (raw payload -> trade or DLQ rejection),
+``sequence`` (dedup and gap detection), ``synthetic`` (seeded market), ``ratelimit``.
+Adapters: ``kafka_sink``, ``binance_rest``, ``backfill``, ``checkpoint``, ``sources/*``,
+wired by ``app.run`` and the click command in ``cli``.
+"""
