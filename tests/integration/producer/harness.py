@@ -45,7 +45,16 @@ class RunningProducer:
 
 @contextmanager
 def producer_thread(settings: ProducerSettings) -> Iterator[RunningProducer]:
-    handle = RunningProducer(settings)
+    with producer_thread_for(settings, ProducerMetrics()) as handle:
+        yield handle
+
+
+@contextmanager
+def producer_thread_for(
+    settings: ProducerSettings, metrics: ProducerMetrics
+) -> Iterator[RunningProducer]:
+    """Run the producer in a thread with the given metrics; stopped on exit."""
+    handle = RunningProducer(settings, metrics=metrics)
 
     def target() -> None:
         try:
