@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import threading
 import time
 from collections.abc import Coroutine
@@ -353,7 +354,7 @@ class BinanceEmulator:
             return web.json_response(
                 {"code": -1003, "msg": "Too many requests."},
                 status=429,
-                headers={"Retry-After": str(retry_after)},
+                headers={"Retry-After": str(math.ceil(retry_after))},  # whole seconds
             )
         minute = int(time.time() // 60)
         self._weight[minute] = self._weight.get(minute, 0) + weight
