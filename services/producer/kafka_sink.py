@@ -67,6 +67,8 @@ class KafkaSink:
         self._dlq_topic = settings.topic_dlq
         conf = producer_config(settings)
         conf["error_cb"] = self._on_error
+        # One client-wide delivery callback: cheaper than a callback per produce() call.
+        conf["on_delivery"] = self._on_delivery
         self._producer = producer_factory(conf)
         self._since_poll = 0
         self._fatal: str | None = None
@@ -84,12 +86,16 @@ class KafkaSink:
         else:
             logger.warning("Kafka client error (will retry): %s", err.str())
 
-    def _on_trade_delivery(self, err: KafkaError | None, msg: Any) -> None:
+    def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
+        """Every delivery report, trades (key = symbol) and DLQ records (no key)."""
         if err is not None:
             self._delivery_failed(err, msg)
             return
+        key: bytes | None = msg.key()
+        if key is None:
+            self.dlq_delivered += 1
+            return
         self.delivered += 1
-        key: bytes = msg.key()
         cell = self._produced.get(key)
         if cell is None:
             cell = self._produced[key] = self._metrics.trades_produced.cell(key.decode())
@@ -97,12 +103,6 @@ class KafkaSink:
         latency = msg.latency()
         if latency is not None:
             self._latency.observe(latency)
-
-    def _on_dlq_delivery(self, err: KafkaError | None, msg: Any) -> None:
-        if err is not None:
-            self._delivery_failed(err, msg)
-        else:
-            self.dlq_delivered += 1
 
     def _delivery_failed(self, err: KafkaError, msg: Any) -> None:
         self.failed += 1
@@ -126,7 +126,6 @@ class KafkaSink:
                     self._topic,
                     trade.to_json(),
                     trade.symbol.encode(),
-                    on_delivery=self._on_trade_delivery,
                     headers=headers,
                 )
             except BufferError:
@@ -134,10 +133,10 @@ class KafkaSink:
             else:
                 self._since_poll += 1
                 return
-        self._produce(self._topic, trade.key(), trade.to_json(), headers, self._on_trade_delivery)
+        self._produce(self._topic, trade.key(), trade.to_json(), headers)
 
     def send_dlq(self, record: DlqRecord) -> None:
-        self._produce(self._dlq_topic, None, record.raw, record.headers(), self._on_dlq_delivery)
+        self._produce(self._dlq_topic, None, record.raw, record.headers())
 
     def _produce(
         self,
@@ -145,13 +144,12 @@ class KafkaSink:
         key: bytes | None,
         value: bytes,
         headers: Headers | None,
-        callback: Callable[[KafkaError | None, Any], None],
     ) -> None:
         producer = self._producer
         try:
-            producer.produce(topic, value, key, on_delivery=callback, headers=headers)
+            producer.produce(topic, value, key, headers=headers)
         except BufferError:
-            self._wait_for_room(topic, key, value, headers, callback)
+            self._wait_for_room(topic, key, value, headers)
         self._since_poll += 1
         if self._since_poll >= POLL_EVERY:
             self.poll(0)
@@ -162,7 +160,6 @@ class KafkaSink:
         key: bytes | None,
         value: bytes,
         headers: Headers | None,
-        callback: Callable[[KafkaError | None, Any], None],
     ) -> None:
         started = time.monotonic()
         deadline = started + self._settings.backpressure_timeout_s
@@ -171,7 +168,7 @@ class KafkaSink:
             while True:
                 self.poll(0.05)
                 try:
-                    self._producer.produce(topic, value, key, on_delivery=callback, headers=headers)
+                    self._producer.produce(topic, value, key, headers=headers)
                     return
                 except BufferError:
                     now = time.monotonic()
