@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-import pymysql
 
 from cryptopipe.audit.core import MICROS, CandleTotals, IdTally, TimeBounds
 from cryptopipe.config import CommonSettings
+from cryptopipe.db.connection import app_connection
 
 logger = logging.getLogger(__name__)
 
@@ -112,18 +112,6 @@ def scan_topic(
     return scan
 
 
-def _connect(settings: CommonSettings) -> pymysql.connections.Connection:
-    return pymysql.connect(
-        host=settings.mysql_host,
-        port=settings.mysql_port,
-        user=settings.mysql_user,
-        password=settings.mysql_app_password(),
-        database=settings.mysql_database,
-        connect_timeout=10,
-        autocommit=True,
-    )
-
-
 def _us_to_dt_sql(time_us: int) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time_us // MICROS)) + (
         f".{time_us % MICROS:06d}"
@@ -131,7 +119,7 @@ def _us_to_dt_sql(time_us: int) -> str:
 
 
 def candle_intervals(settings: CommonSettings) -> list[str]:
-    conn = _connect(settings)
+    conn = app_connection(settings, autocommit=True)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT DISTINCT bar_interval FROM candles")
@@ -159,7 +147,7 @@ def candle_totals(
         args.append(_us_to_dt_sql(bounds.until_us))
         late_where.append("trade_time_us < %s")
         late_args.append(bounds.until_us)
-    conn = _connect(settings)
+    conn = app_connection(settings, autocommit=True)
     try:
         with conn.cursor() as cur:
             cur.execute(

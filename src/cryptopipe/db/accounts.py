@@ -19,14 +19,22 @@ def database_sql(database: str) -> list[str]:
     return [f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4"]
 
 
+def _account_sql(user: str, password: str, host: str) -> tuple[str, list[str]]:
+    """The quoted account name, and SQL creating it or resetting its password."""
+    account = f"'{_quote(user)}'@'{_quote(host)}'"
+    return account, [
+        f"CREATE USER IF NOT EXISTS {account} IDENTIFIED BY '{_quote(password)}'",
+        f"ALTER USER {account} IDENTIFIED BY '{_quote(password)}'",
+    ]
+
+
 def app_user_sql(database: str, user: str, password: str, hosts: Iterable[str]) -> list[str]:
     """Create or reset the app user with exactly the run-time grants."""
     out: list[str] = []
     for host in hosts:
-        account = f"'{_quote(user)}'@'{_quote(host)}'"
+        account, create = _account_sql(user, password, host)
         out += [
-            f"CREATE USER IF NOT EXISTS {account} IDENTIFIED BY '{_quote(password)}'",
-            f"ALTER USER {account} IDENTIFIED BY '{_quote(password)}'",
+            *create,
             f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM {account}",
             f"GRANT {APP_GRANTS} ON `{database}`.* TO {account}",
         ]
@@ -37,10 +45,6 @@ def admin_user_sql(database: str, user: str, password: str, hosts: Iterable[str]
     """Create or reset the admin user: everything on the pipeline's database, nothing else."""
     out: list[str] = []
     for host in hosts:
-        account = f"'{_quote(user)}'@'{_quote(host)}'"
-        out += [
-            f"CREATE USER IF NOT EXISTS {account} IDENTIFIED BY '{_quote(password)}'",
-            f"ALTER USER {account} IDENTIFIED BY '{_quote(password)}'",
-            f"GRANT ALL PRIVILEGES ON `{database}`.* TO {account}",
-        ]
+        account, create = _account_sql(user, password, host)
+        out += [*create, f"GRANT ALL PRIVILEGES ON `{database}`.* TO {account}"]
     return out

@@ -21,7 +21,7 @@ from typing import Any
 
 import pymysql
 
-from cryptopipe.db import accounts
+from cryptopipe.db import accounts, connection
 from cryptopipe.db.migrate import apply_migrations
 from cryptopipe.stack.settings import StackSettings
 
@@ -156,16 +156,7 @@ def admin_connection(settings: StackSettings, **kwargs: Any) -> pymysql.connecti
 
 def app_connection(settings: StackSettings, **kwargs: Any) -> pymysql.connections.Connection:
     """A connection as the app user, the way the services connect."""
-    return pymysql.connect(
-        host=settings.mysql_host,
-        port=settings.mysql_port,
-        user=settings.mysql_user,
-        password=settings.mysql_app_password(),
-        database=settings.mysql_database,
-        autocommit=False,
-        connect_timeout=5,
-        **kwargs,
-    )
+    return connection.app_connection(settings, connect_timeout_s=5, **kwargs)
 
 
 def migrate(settings: StackSettings) -> list[int]:

@@ -23,10 +23,12 @@ from cryptopipe.stack.manager import Stack, StackError
 from tests.conftest import RunningStack, port_base, stack_settings_for
 
 
-def cli(stack: RunningStack, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(
+    stack: RunningStack, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "cryptopipe.cli", *args],
-        env=stack.env(),
+        env=env or stack.env(),
         capture_output=True,
         text=True,
         timeout=180,
@@ -247,26 +249,12 @@ def test_db_migrate_command_for_real_clusters(stack: RunningStack) -> None:
         "CRYPTOPIPE_MYSQL_ADMIN_USER": admin["user"],
         "CRYPTOPIPE_MYSQL_ADMIN_PASSWORD": admin["password"],
     }
-    ok = subprocess.run(
-        [sys.executable, "-m", "cryptopipe.cli", "db", "migrate"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    ok = cli(stack, "db", "migrate", env=env)
     assert ok.returncode == 0, ok.stderr
     assert "schema is up to date" in ok.stdout
     assert admin["password"] not in ok.stdout + ok.stderr
 
     env["CRYPTOPIPE_MYSQL_ADMIN_PASSWORD"] = "wrong"
-    bad = subprocess.run(
-        [sys.executable, "-m", "cryptopipe.cli", "db", "migrate"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    bad = cli(stack, "db", "migrate", env=env)
     assert bad.returncode == 1
     assert "Access denied" in bad.stderr
