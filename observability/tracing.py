@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
@@ -134,11 +134,3 @@ def exemplar_for_current_span() -> dict[str, str] | None:
     if ctx.is_valid and ctx.trace_flags.sampled:
         return {"trace_id": trace_id_hex(ctx)}
     return None
-
-
-def shutdown(providers: Sequence[TracerProvider] = ()) -> None:
-    """Flush spans before the process exits."""
-    provider = trace.get_tracer_provider()
-    for p in (*providers, provider):
-        if isinstance(p, TracerProvider):
-            p.shutdown()

@@ -149,9 +149,11 @@ def produce(**options: Any) -> None:
 
 def run_command(settings: Any) -> int:
     """Run with signal handling; return the process exit code."""
+    from cryptopipe.observability import tracing  # noqa: PLC0415
     from cryptopipe.producer.app import StartupError, run  # noqa: PLC0415
     from cryptopipe.producer.kafka_sink import FatalProducerError  # noqa: PLC0415
     from cryptopipe.producer.stopper import Stopper  # noqa: PLC0415
+    from cryptopipe.producer.tracing_hook import TradeTracer  # noqa: PLC0415
 
     stopper = Stopper(settings.duration_s)
 
@@ -160,14 +162,22 @@ def run_command(settings: Any) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    provider = tracing.configure_tracing("cryptopipe-producer", 1.0)
+    hook = TradeTracer(
+        provider.get_tracer("cryptopipe.producer"),
+        settings.trace_sample_ratio,
+        settings.topic_trades,
+    )
     try:
-        result = run(settings, stopper)
+        result = run(settings, stopper, headers_hook=hook)
     except StartupError as exc:
         click.secho(f"error: {exc}", fg="red", err=True)
         return EXIT_CONFIG
     except FatalProducerError as exc:
         click.secho(f"error: Kafka: {exc}", fg="red", err=True)
         return EXIT_FATAL
+    finally:
+        provider.shutdown()
     click.echo(
         f"produced {result.delivered} trades, {result.dlq_delivered} DLQ records, "
         f"{result.duplicates} duplicates dropped",

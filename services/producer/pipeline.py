@@ -22,12 +22,13 @@ from cryptopipe.producer.normalize import (
     normalize_payload,
 )
 from cryptopipe.producer.sequence import Gap, SequenceTracker, Verdict
+from cryptopipe.producer.tracing_hook import trace_id_of
 from cryptopipe.producer.trade import Trade
 
 logger = logging.getLogger(__name__)
 
 Headers = list[tuple[str, bytes]]
-# Hook for tracing (a later issue): given the trade, return Kafka headers (e.g. traceparent).
+# Given the trade, return Kafka headers (traceparent of a sampled trade: see tracing_hook).
 HeadersHook = Callable[[Trade], Headers | None]
 
 
@@ -147,7 +148,13 @@ class Pipeline:
             self.metrics.trades_backfilled.labels(trade.symbol).inc()
         else:
             lag_s = (trade.ingest_time_us - trade.trade_time_us) / 1e6
-            self._lag[trade.symbol].observe(lag_s if lag_s > 0 else 0.0)
+            trace_id = trace_id_of(headers) if headers else None
+            if trace_id is None:
+                self._lag[trade.symbol].observe(lag_s if lag_s > 0 else 0.0)
+            else:
+                self._lag[trade.symbol].observe_with_exemplar(
+                    lag_s if lag_s > 0 else 0.0, {"trace_id": trace_id}
+                )
         return trade
 
     def reject(self, raw: bytes, rejection: Rejection) -> None:
