@@ -36,7 +36,6 @@ from cryptopipe.processor.spark_session import build_spark, kafka_source_options
 
 logger = logging.getLogger(__name__)
 
-LATENCY_BUCKET_US = 10_000
 QUERY_ID_WAIT_S = 120.0
 HISTORY_LIMIT = 10_000
 
@@ -169,21 +168,25 @@ class BatchProcessor:
     ) -> tuple[BatchResult, list[tuple[int, int]]]:
         by_status: dict[str, int] = {}
         symbol_max: dict[str, int] = {}
+        per_bucket: dict[int, int] = {}
+        bucket = transform.latency_bucket(time.time_ns() // 1000)
         for row in (
-            classified.groupBy("symbol", "status")
+            classified.groupBy("symbol", "status", bucket.alias("bucket"))
             .agg(sf.count(sf.lit(1)).alias("n"), sf.max("trade_time_us").alias("t"))
             .collect()
         ):
-            status = str(row["status"])
-            by_status[status] = by_status.get(status, 0) + int(row["n"])
+            status, n = str(row["status"]), int(row["n"])
+            by_status[status] = by_status.get(status, 0) + n
             if status != transform.STATUS_REJECTED:
                 sym, t = str(row["symbol"]), int(row["t"])
                 symbol_max[sym] = max(symbol_max.get(sym, t), t)
+            if row["bucket"] is not None:
+                per_bucket[int(row["bucket"])] = per_bucket.get(int(row["bucket"]), 0) + n
+        buckets = sorted(per_bucket.items())
         laps.lap("parse+classify")
         accepted = classified.filter(sf.col("status") == transform.STATUS_ACCEPTED)
         candles: list[PartialCandle] = []
         new_ranges: dict[str, list[Range]] = {}
-        buckets: list[tuple[int, int]] = []
         if by_status.get(transform.STATUS_ACCEPTED):
             candles = [
                 PartialCandle(**row.asDict())
@@ -193,11 +196,6 @@ class BatchProcessor:
             for row in transform.new_id_ranges(accepted).collect():
                 new_ranges.setdefault(row["symbol"], []).append((int(row["lo"]), int(row["hi"])))
             laps.lap("ranges")
-            per_bucket: dict[int, int] = {}
-            for r in transform.latency_buckets(accepted, LATENCY_BUCKET_US).collect():
-                per_bucket[int(r["t"])] = per_bucket.get(int(r["t"]), 0) + int(r["count"])
-            buckets = sorted(per_bucket.items())
-            laps.lap("latency")
         late: list[LateTrade] = []
         rejected: list[RejectedRow] = []
         if by_status.get(transform.STATUS_LATE) or by_status.get(transform.STATUS_REJECTED):

@@ -38,6 +38,9 @@ class ProcessorSettings(CommonSettings):
         200_000, gt=0, description="Cap on Kafka records per micro-batch (None = no cap)."
     )
     fail_on_data_loss: bool = Field(True, description="Kafka failOnDataLoss.")
+    spark_kafka_options: str = Field(
+        "", description='Extra Spark Kafka source options as JSON, e.g. {"kafka.client.rack": "a"}.'
+    )
     intervals: str = Field(DEFAULT_INTERVALS, description="Candle intervals, e.g. 1s,1m,5m,1h.")
     watermark_delay_s: float = Field(
         10.0, ge=0, description="Trades older than max seen trade time minus this are late."
@@ -59,13 +62,13 @@ class ProcessorSettings(CommonSettings):
         parse_intervals(value)
         return value
 
-    @field_validator("spark_conf")
+    @field_validator("spark_conf", "spark_kafka_options")
     @classmethod
-    def _check_spark_conf(cls, value: str) -> str:
+    def _check_json_object(cls, value: str) -> str:
         if value.strip():
             parsed = json.loads(value)
             if not isinstance(parsed, dict):
-                raise ValueError("spark_conf must be a JSON object")
+                raise ValueError("must be a JSON object")
         return value
 
     def interval_list(self) -> list[Interval]:
@@ -75,10 +78,10 @@ class ProcessorSettings(CommonSettings):
         return [s.strip().upper() for s in self.symbols.split(",") if s.strip()]
 
     def spark_conf_dict(self) -> dict[str, str]:
-        if not self.spark_conf.strip():
-            return {}
-        parsed: dict[str, object] = json.loads(self.spark_conf)
-        return {str(k): str(v) for k, v in parsed.items()}
+        return _json_object(self.spark_conf)
+
+    def spark_kafka_options_dict(self) -> dict[str, str]:
+        return _json_object(self.spark_kafka_options)
 
     def resolved_checkpoint_dir(self) -> Path:
         if self.checkpoint_dir is not None:
@@ -88,3 +91,10 @@ class ProcessorSettings(CommonSettings):
     @property
     def watermark_delay_us(self) -> int:
         return round(self.watermark_delay_s * 1_000_000)
+
+
+def _json_object(text: str) -> dict[str, str]:
+    if not text.strip():
+        return {}
+    parsed: dict[str, object] = json.loads(text)
+    return {str(k): str(v) for k, v in parsed.items()}

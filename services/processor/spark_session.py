@@ -57,10 +57,14 @@ def kafka_source_options(s: ProcessorSettings) -> dict[str, str]:
         "startingOffsets": s.starting_offsets,
         "includeHeaders": "true",
         "failOnDataLoss": "true" if s.fail_on_data_loss else "false",
+        # bigger fetches: reading 100k-record batches took ~30% less time on local[2]
+        "kafka.max.partition.fetch.bytes": str(16 * 1024 * 1024),
+        "kafka.fetch.max.bytes": str(64 * 1024 * 1024),
     }
     if s.max_offsets_per_trigger is not None:
         opts["maxOffsetsPerTrigger"] = str(s.max_offsets_per_trigger)
     opts.update(kafka_security_options(s))
+    opts.update(s.spark_kafka_options_dict())
     return opts
 
 

@@ -149,6 +149,11 @@ def parse(raw: DataFrame, *, max_message_bytes: int, symbols: list[str]) -> Data
             ),
         ),
         rule(
+            fields["trade_id"] < 0,
+            DlqReason.NON_POSITIVE,
+            sf.concat(sf.lit("trade_id must be >= 0: "), fields["trade_id"].cast("string")),
+        ),
+        rule(
             ~time_ok,
             DlqReason.BAD_TIME,
             sf.concat(
@@ -249,20 +254,55 @@ def classify(
     )
 
 
+# (trade time, trade id) packed into one DECIMAL(38,0): time * 10^19 + id. Ids are >= 0 and
+# < 2^63 < 10^19, so the order of the packed key is the order of the pair. A decimal (unlike a
+# struct) fits Spark's hash aggregation buffer, which keeps min_by/max_by fast.
+RANK_SHIFT = 10**19
+RANK_TYPE = "DECIMAL(38,0)"
+
+
+def _shift() -> Column:
+    return sf.expr(f"CAST('{RANK_SHIFT}' AS {RANK_TYPE})")
+
+
+def _rank_key() -> Column:
+    shift = _shift()
+    return (
+        sf.col("trade_time_us").cast(RANK_TYPE) * shift + sf.col("trade_id").cast(RANK_TYPE)
+    ).cast(RANK_TYPE)
+
+
+def _rank_time(name: str) -> Column:
+    return sf.expr(f"CAST({name} DIV CAST('{RANK_SHIFT}' AS {RANK_TYPE}) AS BIGINT)")
+
+
+def _rank_id(name: str) -> Column:
+    return sf.expr(f"CAST({name} % CAST('{RANK_SHIFT}' AS {RANK_TYPE}) AS BIGINT)")
+
+
 def partial_candles(accepted: DataFrame, intervals: list[Interval]) -> DataFrame:
     """Accepted trades -> one partial candle per (symbol, interval, window) of this batch."""
-
+    ranked = accepted.select(
+        "symbol",
+        "price",
+        "quantity",
+        "trade_time_us",
+        "is_buyer_maker",
+        _rank_key().alias("rank"),
+    )
     out: DataFrame | None = None
     for interval in intervals:
         size = interval.micros
-        start = (sf.floor(sf.col("trade_time_us") / sf.lit(size)) * sf.lit(size)).cast("bigint")
-        rank = sf.struct("trade_time_us", "trade_id", "price")
+        # integer arithmetic only: floor to the window start
+        start = sf.col("trade_time_us") - sf.pmod(sf.col("trade_time_us"), sf.lit(size))
         agg = (
-            accepted.withColumn("window_start_us", start)
+            ranked.withColumn("window_start_us", start)
             .groupBy("symbol", "window_start_us")
             .agg(
-                sf.min(rank).alias("first"),
-                sf.max(rank).alias("last"),
+                sf.min("rank").alias("first_rank"),
+                sf.max("rank").alias("last_rank"),
+                sf.min_by("price", "rank").alias("open"),
+                sf.max_by("price", "rank").alias("close"),
                 sf.max("price").alias("high"),
                 sf.min("price").alias("low"),
                 sf.sum("quantity").alias("volume"),
@@ -277,18 +317,18 @@ def partial_candles(accepted: DataFrame, intervals: list[Interval]) -> DataFrame
                 sf.lit(interval.label).alias("bar_interval"),
                 "window_start_us",
                 (sf.col("window_start_us") + sf.lit(size)).alias("window_end_us"),
-                sf.col("first.price").alias("open"),
+                "open",
                 "high",
                 "low",
-                sf.col("last.price").alias("close"),
+                "close",
                 "volume",
                 "quote_volume",
                 "trade_count",
                 "taker_buy_volume",
-                sf.col("first.trade_id").alias("first_trade_id"),
-                sf.col("last.trade_id").alias("last_trade_id"),
-                sf.col("first.trade_time_us").alias("open_trade_time_us"),
-                sf.col("last.trade_time_us").alias("close_trade_time_us"),
+                _rank_id("first_rank").alias("first_trade_id"),
+                _rank_id("last_rank").alias("last_trade_id"),
+                _rank_time("first_rank").alias("open_trade_time_us"),
+                _rank_time("last_rank").alias("close_trade_time_us"),
             )
         )
         out = agg if out is None else out.unionByName(agg)
@@ -309,9 +349,16 @@ def new_id_ranges(accepted: DataFrame) -> DataFrame:
     )
 
 
-def latency_buckets(accepted: DataFrame, bucket_us: int) -> DataFrame:
-    """Accepted trades counted per symbol and ``bucket_us`` of trade time (end-to-end latency).
-
-    Grouped by symbol too, so the partitioning by symbol is reused instead of a new shuffle."""
-    bucket = (sf.floor(sf.col("trade_time_us") / sf.lit(bucket_us)) * bucket_us).cast("bigint")
-    return accepted.groupBy("symbol", bucket.alias("t")).count()
+def latency_bucket(now_us: int) -> Column:
+    """Trade time rounded for the end-to-end latency histogram: the middle of a 10 ms bucket
+    for trades of the last minute, of 1 s up to an hour old, of 1 min beyond (a catch-up batch
+    of hours of backlog stays a few thousand groups). Null for rows that are not accepted."""
+    age = sf.lit(now_us) - sf.col("trade_time_us")
+    res = (
+        sf.when(age < 60_000_000, sf.lit(10_000))
+        .when(age < 3_600_000_000, sf.lit(1_000_000))
+        .otherwise(sf.lit(60_000_000))
+        .cast("bigint")
+    )
+    bucket = sf.col("trade_time_us") - sf.pmod(sf.col("trade_time_us"), res) + sf.shiftright(res, 1)
+    return sf.when(sf.col("status") == STATUS_ACCEPTED, bucket)

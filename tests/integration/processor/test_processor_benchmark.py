@@ -54,8 +54,8 @@ def e2e_latencies(processor: BatchProcessor, skip_first: int = 0) -> list[tuple[
     out: list[tuple[float, int]] = []
     for stats in list(processor.history)[skip_first:]:
         for t_us, n in stats.latency_buckets:
-            # bucket start is up to 10 ms before the trade: add half a bucket
-            out.append((stats.commit_s - (t_us + 5_000) / 1e6, n))
+            # buckets are stored as their middle (10 ms wide for recent trades)
+            out.append((stats.commit_s - t_us / 1e6, n))
     return out
 
 
