@@ -77,7 +77,6 @@ EXIT_CONFIG = 2
 )
 @click.option(
     "--checkpoint-dir",
-    type=click.Path(path_type=Path),
     default=None,
     help="Checkpoint location (env CRYPTOPIPE_CHECKPOINT_DIR; default "
     "<state dir>/spark/checkpoints/<query name>).",

@@ -308,7 +308,7 @@ def run(
         source = spark.readStream.format("kafka").options(**kafka_source_options(settings)).load()
         writer = (
             source.writeStream.queryName(settings.query_name)
-            .option("checkpointLocation", str(checkpoint))
+            .option("checkpointLocation", checkpoint)
             .foreachBatch(processor)
         )
         if settings.available_now:

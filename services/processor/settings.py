@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from pydantic import Field, field_validator
 
@@ -24,8 +23,10 @@ class ProcessorSettings(CommonSettings):
     )
     spark_shuffle_partitions: int = Field(2, gt=0, description="spark.sql.shuffle.partitions.")
     query_name: str = Field("candles", description="Streaming query name; names its checkpoint.")
-    checkpoint_dir: Path | None = Field(
-        None, description="Default: <state_dir>/spark/checkpoints/<query_name>."
+    checkpoint_dir: str | None = Field(
+        None,
+        description="Any Hadoop path (file, hdfs://, s3a://). "
+        "Default: <state_dir>/spark/checkpoints/<query_name>.",
     )
     trigger_interval_s: float = Field(1.0, gt=0, description="Micro-batch trigger interval.")
     available_now: bool = Field(
@@ -83,10 +84,10 @@ class ProcessorSettings(CommonSettings):
     def spark_kafka_options_dict(self) -> dict[str, str]:
         return _json_object(self.spark_kafka_options)
 
-    def resolved_checkpoint_dir(self) -> Path:
-        if self.checkpoint_dir is not None:
+    def resolved_checkpoint_dir(self) -> str:
+        if self.checkpoint_dir:
             return self.checkpoint_dir
-        return self.state_dir / "spark" / "checkpoints" / self.query_name
+        return str(self.state_dir / "spark" / "checkpoints" / self.query_name)
 
     @property
     def watermark_delay_us(self) -> int:

@@ -188,7 +188,7 @@ def processor_settings(
         **stack.common_kwargs(),
         "topic_trades": topic,
         "topic_dlq": f"{topic}.dlq",
-        "checkpoint_dir": checkpoint,
+        "checkpoint_dir": str(checkpoint),
         "metrics_enabled": False,
         "available_now": True,
     }

@@ -37,7 +37,7 @@ def test_options_and_env_vars_reach_the_settings(captured: dict[str, Any], tmp_p
     assert s.trigger_interval_s == 2.5
     assert s.spark_master == "local[4]"
     assert [i.label for i in s.interval_list()] == ["1m", "1h"]
-    assert s.resolved_checkpoint_dir() == tmp_path / "spark" / "checkpoints" / "candles"
+    assert s.resolved_checkpoint_dir() == str(tmp_path / "spark" / "checkpoints" / "candles")
 
 
 def test_bad_settings_exit_with_a_clear_message(captured: dict[str, Any]) -> None:

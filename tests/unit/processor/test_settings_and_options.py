@@ -19,7 +19,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.spark_master == "local[2]"
     assert s.trigger_interval_s == 1.0
     assert s.watermark_delay_us == 10_000_000
-    assert s.resolved_checkpoint_dir() == tmp_path / "spark" / "checkpoints" / "candles"
+    assert s.resolved_checkpoint_dir() == str(tmp_path / "spark" / "checkpoints" / "candles")
 
 
 def test_env_vars_reach_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
