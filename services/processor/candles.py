@@ -8,7 +8,7 @@ exactly :func:`merge`; this module is its specification and the unit-tested refe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -84,6 +84,21 @@ def merge_all(partials: list[PartialCandle]) -> list[PartialCandle]:
         prev = out.get(p.key)
         out[p.key] = p if prev is None else merge(prev, p)
     return list(out.values())
+
+
+def rollup(partials: list[PartialCandle], label: str, size_us: int) -> list[PartialCandle]:
+    """Partials of a finer interval -> partials of the interval ``label`` (``size_us`` long,
+    a multiple of the finer one): each is re-keyed to its enclosing window and merged."""
+    coarse = [
+        replace(
+            p,
+            bar_interval=label,
+            window_start_us=p.window_start_us - p.window_start_us % size_us,
+            window_end_us=p.window_start_us - p.window_start_us % size_us + size_us,
+        )
+        for p in partials
+    ]
+    return merge_all(coarse)
 
 
 def us_to_datetime(time_us: int) -> datetime:

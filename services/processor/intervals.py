@@ -45,3 +45,15 @@ def parse_intervals(text: str) -> list[Interval]:
     if len(set(seconds)) != len(seconds):
         raise ValueError(f"duplicate candle intervals in {text!r}")
     return sorted(out, key=lambda i: i.seconds)
+
+
+def rollup_plan(intervals: list[Interval]) -> tuple[list[Interval], list[Interval]]:
+    """Which intervals to aggregate from trades and which to roll up from the finest one.
+
+    The finest interval is aggregated from the trades; every interval that is a multiple of it
+    is merged from its partial candles (far fewer rows), the rest from the trades too.
+    """
+    finest = min(intervals, key=lambda i: i.seconds)
+    direct = [i for i in intervals if i is finest or i.seconds % finest.seconds != 0]
+    rolled = [i for i in intervals if i not in direct]
+    return direct, rolled

@@ -25,8 +25,9 @@ from cryptopipe.processor.batch import (
     RejectedRow,
     merged_symbol_ranges,
 )
-from cryptopipe.processor.candles import PartialCandle
+from cryptopipe.processor.candles import PartialCandle, rollup
 from cryptopipe.processor.dlq_publisher import DlqPublisher
+from cryptopipe.processor.intervals import rollup_plan
 from cryptopipe.processor.listener import MetricsListener
 from cryptopipe.processor.metrics import ProcessorMetrics
 from cryptopipe.processor.ranges import Range
@@ -81,7 +82,7 @@ class BatchProcessor:
         self._sink = sink
         self._metrics = metrics
         self._dlq = dlq
-        self._intervals = settings.interval_list()
+        self._direct, self._rolled = rollup_plan(settings.interval_list())
         self._query_id: str | None = None
         self._ready = threading.Event()
         self.last_result: BatchResult | None = None
@@ -190,8 +191,11 @@ class BatchProcessor:
         if by_status.get(transform.STATUS_ACCEPTED):
             candles = [
                 PartialCandle(**row.asDict())
-                for row in transform.partial_candles(accepted, self._intervals).collect()
+                for row in transform.partial_candles(accepted, self._direct).collect()
             ]
+            finest = [c for c in candles if c.bar_interval == self._direct[0].label]
+            for interval in self._rolled:
+                candles += rollup(finest, interval.label, interval.micros)
             laps.lap("candles")
             for row in transform.new_id_ranges(accepted).collect():
                 new_ranges.setdefault(row["symbol"], []).append((int(row["lo"]), int(row["hi"])))

@@ -60,7 +60,7 @@ def e2e_latencies(processor: BatchProcessor, skip_first: int = 0) -> list[tuple[
 
 
 def test_throughput_of_a_backlog(stack: StackFixture, spark: SparkSession, tmp_path: Path) -> None:
-    per_symbol = 80_000
+    per_symbol = 120_000
     topic = f"bench.backlog.{uuid.uuid4().hex[:8]}"
     create_topics(stack, [topic, f"{topic}.dlq"])
     trades = make_trades(SYMBOLS, per_symbol=per_symbol, span_s=3600, seed=31)

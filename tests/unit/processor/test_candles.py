@@ -13,6 +13,7 @@ from cryptopipe.processor.candles import (
     datetime_to_us,
     merge,
     merge_all,
+    rollup,
     us_to_datetime,
 )
 
@@ -98,3 +99,30 @@ def test_time_conversion_is_exact() -> None:
     t = 1_767_225_600_123_456
     assert us_to_datetime(t) == datetime(2026, 1, 1, 0, 0, 0, 123456)
     assert datetime_to_us(us_to_datetime(t)) == t
+
+
+def test_rollup_of_second_partials_equals_the_minute_candle() -> None:
+    trades = [
+        (t * 250_000, i, price, qty, maker)
+        for i, (t, (_, _, price, qty, maker)) in enumerate(
+            zip(range(0, 480), random_trades(480, seed=9), strict=True), start=1
+        )
+    ]  # 480 trades over 120 s: two minutes, 120 one-second windows
+    seconds: dict[int, list[Trade]] = {}
+    for tr in trades:
+        seconds.setdefault(tr[0] // 1_000_000, []).append(tr)
+    partials = [
+        replace(
+            candle_of(ts),
+            bar_interval="1s",
+            window_start_us=sec * 1_000_000,
+            window_end_us=(sec + 1) * 1_000_000,
+        )
+        for sec, ts in seconds.items()
+    ]
+    minutes = {m: [t for t in trades if t[0] // 60_000_000 == m] for m in (0, 1)}
+    want = [
+        replace(candle_of(ts), window_start_us=m * 60_000_000, window_end_us=(m + 1) * 60_000_000)
+        for m, ts in minutes.items()
+    ]
+    assert sorted(rollup(partials, "1m", 60_000_000), key=lambda c: c.window_start_us) == want

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from cryptopipe.processor.intervals import Interval, parse_interval, parse_intervals
+from cryptopipe.processor.intervals import Interval, parse_interval, parse_intervals, rollup_plan
 
 
 def test_parse_labels_and_seconds() -> None:
@@ -28,3 +28,12 @@ def test_window_start_floors_also_before_epoch() -> None:
     assert one_min.window_start_us(90_000_000) == 60_000_000
     assert one_min.window_start_us(60_000_000) == 60_000_000
     assert one_min.window_start_us(-1) == -60_000_000
+
+
+def test_rollup_plan_uses_the_finest_interval() -> None:
+    direct, rolled = rollup_plan(parse_intervals("1s,1m,1h"))
+    assert [i.label for i in direct] == ["1s"]
+    assert [i.label for i in rolled] == ["1m", "1h"]
+    direct, rolled = rollup_plan(parse_intervals("2s,3s,1m"))
+    assert [i.label for i in direct] == ["2s", "3s"]
+    assert [i.label for i in rolled] == ["1m"]
