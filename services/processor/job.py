@@ -170,14 +170,23 @@ class BatchProcessor:
         by_status: dict[str, int] = {}
         symbol_max: dict[str, int] = {}
         per_bucket: dict[int, int] = {}
+        span: dict[str, tuple[int, int, int]] = {}  # accepted ids per symbol: min, max, count
         bucket = transform.latency_bucket(time.time_ns() // 1000)
         for row in (
             classified.groupBy("symbol", "status", bucket.alias("bucket"))
-            .agg(sf.count(sf.lit(1)).alias("n"), sf.max("trade_time_us").alias("t"))
+            .agg(
+                sf.count(sf.lit(1)).alias("n"),
+                sf.max("trade_time_us").alias("t"),
+                sf.min("trade_id").alias("lo"),
+                sf.max("trade_id").alias("hi"),
+            )
             .collect()
         ):
             status, n = str(row["status"]), int(row["n"])
             by_status[status] = by_status.get(status, 0) + n
+            if status == transform.STATUS_ACCEPTED:
+                lo, hi, cnt = span.get(row["symbol"], (int(row["lo"]), int(row["hi"]), 0))
+                span[row["symbol"]] = (min(lo, int(row["lo"])), max(hi, int(row["hi"])), cnt + n)
             if status != transform.STATUS_REJECTED:
                 sym, t = str(row["symbol"]), int(row["t"])
                 symbol_max[sym] = max(symbol_max.get(sym, t), t)
@@ -197,8 +206,14 @@ class BatchProcessor:
             for interval in self._rolled:
                 candles += rollup(finest, interval.label, interval.micros)
             laps.lap("candles")
-            for row in transform.new_id_ranges(accepted).collect():
-                new_ranges.setdefault(row["symbol"], []).append((int(row["lo"]), int(row["hi"])))
+            if all(hi - lo + 1 == n for lo, hi, n in span.values()):
+                # the usual case: each symbol's new ids are one run (they are distinct)
+                new_ranges = {sym: [(lo, hi)] for sym, (lo, hi, _) in span.items()}
+            else:
+                for row in transform.new_id_ranges(accepted).collect():
+                    new_ranges.setdefault(row["symbol"], []).append(
+                        (int(row["lo"]), int(row["hi"]))
+                    )
             laps.lap("ranges")
         late: list[LateTrade] = []
         rejected: list[RejectedRow] = []
