@@ -85,6 +85,8 @@ class BatchProcessor:
         self._direct, self._rolled = rollup_plan(settings.interval_list())
         self._query_id: str | None = None
         self._ready = threading.Event()
+        self._transform: transform.BatchTransform | None = None  # built on the first batch
+        self._candles: transform.CandleAggregation | None = None
         self.last_result: BatchResult | None = None
         self.history: deque[BatchStats] = deque(maxlen=HISTORY_LIMIT)
 
@@ -104,16 +106,18 @@ class BatchProcessor:
         laps = Laps()
         state = self._sink.load_state()
         laps.lap("state")
-        parsed = transform.parse(
-            df, max_message_bytes=self._s.max_message_bytes, symbols=self._s.symbol_list()
-        )
-        classified = transform.classify(
+        if self._transform is None:
+            self._transform = transform.BatchTransform(
+                self._s.max_message_bytes, self._s.symbol_list(), self._s.watermark_delay_us
+            )
+            self._candles = transform.CandleAggregation(self._direct)
+        classified = self._transform.classify(
             df.sparkSession,
-            parsed,
-            stored_watermarks=state.watermarks,
-            stored_ranges=state.symbol_ranges,
-            watermark_delay_us=self._s.watermark_delay_us,
+            self._transform.parse(df),
+            state.watermarks,
+            state.symbol_ranges,
         ).persist(StorageLevel.MEMORY_AND_DISK)
+        laps.lap("plan")
         try:
             result, buckets = self._compute(classified, state, query_id, batch_id, laps)
             self._publish_rejected(result.rejected)
@@ -195,12 +199,12 @@ class BatchProcessor:
         buckets = sorted(per_bucket.items())
         laps.lap("parse+classify")
         accepted = classified.filter(sf.col("status") == transform.STATUS_ACCEPTED)
+        assert self._candles is not None
         candles: list[PartialCandle] = []
         new_ranges: dict[str, list[Range]] = {}
         if by_status.get(transform.STATUS_ACCEPTED):
             candles = [
-                PartialCandle(**row.asDict())
-                for row in transform.partial_candles(accepted, self._direct).collect()
+                PartialCandle(**row.asDict()) for row in self._candles.apply(accepted).collect()
             ]
             finest = [c for c in candles if c.bar_interval == self._direct[0].label]
             for interval in self._rolled:

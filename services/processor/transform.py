@@ -65,19 +65,24 @@ def trade_schema() -> str:
 def parse(raw: DataFrame, *, max_message_bytes: int, symbols: list[str]) -> DataFrame:
     """Kafka rows -> one row per message with the typed trade fields and ``reason``/``detail``
     (both null for a valid trade)."""
+    return BatchTransform(max_message_bytes, symbols, 0).parse(raw)
 
+
+def _parse_columns(max_message_bytes: int, symbols: list[str]) -> tuple[list[Column], list[Column]]:
+    """The two projections of :func:`parse` (built once per query: building Columns costs a
+    py4j round trip each, which a busy driver pays per batch otherwise)."""
     t = sf.from_json(
         sf.col("value").cast("string"),
         trade_schema(),
         {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"},
     )
-    df = raw.select(
-        "topic",
-        "partition",
-        "offset",
-        "value",
+    stage1 = [
+        sf.col("topic"),
+        sf.col("partition"),
+        sf.col("offset"),
+        sf.col("value"),
         sf.when(sf.length("value") <= max_message_bytes, t).alias("t"),
-    )
+    ]
     fields = {name: sf.col(f"t.{name}") for name in REQUIRED_FIELDS}
     all_null = sf.lit(True)
     for col in fields.values():
@@ -166,10 +171,10 @@ def parse(raw: DataFrame, *, max_message_bytes: int, symbols: list[str]) -> Data
     for cond, name, text in reversed(rules):
         reason = sf.when(cond, sf.lit(name)).otherwise(reason)
         detail = sf.when(cond, text).otherwise(detail)
-    return df.select(
-        "topic",
-        "partition",
-        "offset",
+    stage2 = [
+        sf.col("topic"),
+        sf.col("partition"),
+        sf.col("offset"),
         # the raw bytes are kept for rejected rows only (they go to the DLQ as they came)
         sf.when(reason.isNotNull(), sf.col("value")).alias("raw"),
         fields["symbol"].alias("symbol"),
@@ -180,7 +185,8 @@ def parse(raw: DataFrame, *, max_message_bytes: int, symbols: list[str]) -> Data
         fields["is_buyer_maker"].alias("is_buyer_maker"),
         reason.alias("reason"),
         detail.alias("detail"),
-    )
+    ]
+    return stage1, stage2
 
 
 def classify(
@@ -191,75 +197,119 @@ def classify(
     stored_ranges: dict[str, list[Range]],
     watermark_delay_us: int,
 ) -> DataFrame:
-    """Parsed rows -> plus ``watermark_us`` and ``status`` (accepted / duplicate / late /
-    rejected), hash-partitioned by symbol: both windows, the candle aggregation and the id
-    ranges then need no further shuffle."""
-    valid = sf.col("reason").isNull()
-    if stored_watermarks:
-        pairs: list[Column] = []
-        for sym, mark in sorted(stored_watermarks.items()):
-            pairs += [sf.lit(sym), sf.lit(mark).cast("bigint")]
-        prev_max = sf.coalesce(
-            sf.try_element_at(sf.create_map(*pairs), sf.col("symbol")),
-            sf.lit(NO_TRADE_YET).cast("bigint"),
-        )
-    else:
-        prev_max = sf.lit(NO_TRADE_YET).cast("bigint")
-    # Kafka order of one symbol: its messages are all in one partition (key = symbol)
-    by_arrival = (
-        Window.partitionBy("symbol")
-        .orderBy("partition", "offset")
-        .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    """Parsed rows -> plus ``watermark_us`` and ``status``; see :class:`BatchTransform`."""
+    return BatchTransform(1, [], watermark_delay_us).classify(
+        spark, parsed, stored_watermarks, stored_ranges
     )
-    by_trade = Window.partitionBy("symbol", "trade_id", "reason").orderBy("partition", "offset")
-    newest = sf.max(sf.when(valid, sf.col("trade_time_us"))).over(by_arrival)
-    df = parsed.select(
-        "*",
-        (sf.greatest(newest, prev_max) - sf.lit(watermark_delay_us)).alias("watermark_us"),
-        sf.row_number().over(by_trade).alias("delivery"),
-    )
-    rows = [(sym, lo, hi) for sym, rs in stored_ranges.items() for lo, hi in rs]
-    if rows:
-        known = spark.createDataFrame(rows, "r_symbol STRING, r_lo BIGINT, r_hi BIGINT")
-        df = df.join(
-            sf.broadcast(known),
-            (sf.col("symbol") == sf.col("r_symbol"))
-            & sf.col("trade_id").between(sf.col("r_lo"), sf.col("r_hi")),
-            "left",
-        )
-        counted = sf.col("r_lo").isNotNull()
-    else:
-        counted = sf.lit(False)
-    status = (
-        sf.when(~valid, sf.lit(STATUS_REJECTED))
-        .when((sf.col("delivery") > 1) | counted, sf.lit(STATUS_DUPLICATE))
-        .when(sf.col("trade_time_us") < sf.col("watermark_us"), sf.lit(STATUS_LATE))
-        .otherwise(sf.lit(STATUS_ACCEPTED))
-    )
-    df = df.select("*", status.alias("status"))
-    exceptional = sf.col("status").isin(STATUS_LATE, STATUS_REJECTED)
 
-    def only_exceptional(name: str) -> Column:
-        # kept for late/rejected rows only: the batch is cached, and caching columns that are
-        # null for the usual row costs far less (measured ~25% of a batch)
-        return sf.when(exceptional, sf.col(name)).alias(name)
 
-    return df.select(
-        only_exceptional("topic"),
-        only_exceptional("partition"),
-        only_exceptional("offset"),
-        only_exceptional("raw"),
-        "symbol",
-        "trade_id",
-        "price",
-        "quantity",
-        "trade_time_us",
-        "is_buyer_maker",
-        only_exceptional("reason"),
-        only_exceptional("detail"),
-        only_exceptional("watermark_us"),
-        "status",
-    )
+# up to this many stored id ranges are checked with one SQL expression, more with a join
+MAX_INLINE_RANGES = 512
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _watermark_lookup(stored: dict[str, int]) -> Column:
+    """Stored newest trade time of the row's symbol (or "none yet"), as one SQL expression."""
+    if not stored:
+        return sf.lit(NO_TRADE_YET).cast("bigint")
+    pairs = ", ".join(f"{_sql_str(sym)}, {int(t)}L" for sym, t in sorted(stored.items()))
+    return sf.expr(f"coalesce(try_element_at(map({pairs}), symbol), {NO_TRADE_YET}L)")
+
+
+def _counted_inline(stored: dict[str, list[Range]]) -> Column:
+    """Is (symbol, trade_id) in the stored ranges? One CASE expression."""
+    if not stored:
+        return sf.lit(False)
+    branches = []
+    for sym, rs in sorted(stored.items()):
+        test = " OR ".join(f"trade_id BETWEEN {int(lo)} AND {int(hi)}" for lo, hi in rs)
+        branches.append(f"WHEN {_sql_str(sym)} THEN ({test})")
+    return sf.expr(f"coalesce(CASE symbol {' '.join(branches)} ELSE false END, false)")
+
+
+class BatchTransform:
+    """The per-batch Spark transformations, with every state-independent Column built once.
+
+    Classification is partitioned by symbol: both windows, the candle aggregation and the id
+    ranges then need no further shuffle.
+    """
+
+    def __init__(self, max_message_bytes: int, symbols: list[str], watermark_delay_us: int) -> None:
+        self._stage1, self._stage2 = _parse_columns(max_message_bytes, symbols)
+        self._delay = sf.lit(watermark_delay_us)
+        valid = sf.col("reason").isNull()
+        self._valid = valid
+        # Kafka order of one symbol: its messages are all in one partition (key = symbol)
+        by_arrival = (
+            Window.partitionBy("symbol")
+            .orderBy("partition", "offset")
+            .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+        )
+        by_trade = Window.partitionBy("symbol", "trade_id", "reason").orderBy("partition", "offset")
+        self._newest = sf.max(sf.when(valid, sf.col("trade_time_us"))).over(by_arrival)
+        self._delivery = sf.row_number().over(by_trade).alias("delivery")
+        exceptional = sf.col("status").isin(STATUS_LATE, STATUS_REJECTED)
+
+        def only_exceptional(name: str) -> Column:
+            # kept for late/rejected rows only: the batch is cached, and caching columns that
+            # are null for the usual row costs far less (measured ~25% of a batch)
+            return sf.when(exceptional, sf.col(name)).alias(name)
+
+        self._final = [
+            only_exceptional("topic"),
+            only_exceptional("partition"),
+            only_exceptional("offset"),
+            only_exceptional("raw"),
+            sf.col("symbol"),
+            sf.col("trade_id"),
+            sf.col("price"),
+            sf.col("quantity"),
+            sf.col("trade_time_us"),
+            sf.col("is_buyer_maker"),
+            only_exceptional("reason"),
+            only_exceptional("detail"),
+            only_exceptional("watermark_us"),
+            sf.col("status"),
+        ]
+
+    def parse(self, raw: DataFrame) -> DataFrame:
+        return raw.select(*self._stage1).select(*self._stage2)
+
+    def classify(
+        self,
+        spark: SparkSession,
+        parsed: DataFrame,
+        stored_watermarks: dict[str, int],
+        stored_ranges: dict[str, list[Range]],
+    ) -> DataFrame:
+        """Parsed rows -> plus ``watermark_us`` and ``status`` (accepted / duplicate / late /
+        rejected)."""
+        watermark = (
+            sf.greatest(self._newest, _watermark_lookup(stored_watermarks)) - self._delay
+        ).alias("watermark_us")
+        df = parsed.select("*", watermark, self._delivery)
+        if sum(len(rs) for rs in stored_ranges.values()) <= MAX_INLINE_RANGES:
+            counted = _counted_inline(stored_ranges)
+        else:
+            rows = [(sym, lo, hi) for sym, rs in stored_ranges.items() for lo, hi in rs]
+            known = spark.createDataFrame(rows, "r_symbol STRING, r_lo BIGINT, r_hi BIGINT")
+            df = df.join(
+                sf.broadcast(known),
+                (sf.col("symbol") == sf.col("r_symbol"))
+                & sf.col("trade_id").between(sf.col("r_lo"), sf.col("r_hi")),
+                "left",
+            )
+            counted = sf.col("r_lo").isNotNull()
+        status = (
+            sf.when(~self._valid, sf.lit(STATUS_REJECTED))
+            .when((sf.col("delivery") > 1) | counted, sf.lit(STATUS_DUPLICATE))
+            .when(sf.col("trade_time_us") < sf.col("watermark_us"), sf.lit(STATUS_LATE))
+            .otherwise(sf.lit(STATUS_ACCEPTED))
+        )
+        return df.select("*", status.alias("status")).select(*self._final)
 
 
 # (trade time, trade id) packed into one DECIMAL(38,0): time * 10^19 + id. Ids are >= 0 and
@@ -290,23 +340,29 @@ def _rank_id(name: str) -> Column:
 
 def partial_candles(accepted: DataFrame, intervals: list[Interval]) -> DataFrame:
     """Accepted trades -> one partial candle per (symbol, interval, window) of this batch."""
-    ranked = accepted.select(
-        "symbol",
-        "price",
-        "quantity",
-        "trade_time_us",
-        "is_buyer_maker",
-        _rank_key().alias("rank"),
-    )
-    out: DataFrame | None = None
-    for interval in intervals:
-        size = interval.micros
-        # integer arithmetic only: floor to the window start
-        start = sf.col("trade_time_us") - sf.pmod(sf.col("trade_time_us"), sf.lit(size))
-        agg = (
-            ranked.withColumn("window_start_us", start)
-            .groupBy("symbol", "window_start_us")
-            .agg(
+    return CandleAggregation(intervals).apply(accepted)
+
+
+class CandleAggregation:
+    """Partial candles per (symbol, interval, window); Columns built once per query."""
+
+    def __init__(self, intervals: list[Interval]) -> None:
+        self._ranked = [
+            sf.col("symbol"),
+            sf.col("price"),
+            sf.col("quantity"),
+            sf.col("trade_time_us"),
+            sf.col("is_buyer_maker"),
+            _rank_key().alias("rank"),
+        ]
+        self._per_interval: list[tuple[Column, list[Column], list[Column]]] = []
+        for interval in intervals:
+            size = interval.micros
+            # integer arithmetic only: floor to the window start
+            start = (
+                sf.col("trade_time_us") - sf.pmod(sf.col("trade_time_us"), sf.lit(size))
+            ).alias("window_start_us")
+            aggs = [
                 sf.min("rank").alias("first_rank"),
                 sf.max("rank").alias("last_rank"),
                 sf.min_by("price", "rank").alias("open"),
@@ -319,29 +375,40 @@ def partial_candles(accepted: DataFrame, intervals: list[Interval]) -> DataFrame
                 sf.sum(
                     sf.when(~sf.col("is_buyer_maker"), sf.col("quantity")).otherwise(sf.lit(0))
                 ).alias("taker_buy_volume"),
-            )
-            .select(
-                "symbol",
+            ]
+            final = [
+                sf.col("symbol"),
                 sf.lit(interval.label).alias("bar_interval"),
-                "window_start_us",
+                sf.col("window_start_us"),
                 (sf.col("window_start_us") + sf.lit(size)).alias("window_end_us"),
-                "open",
-                "high",
-                "low",
-                "close",
-                "volume",
-                "quote_volume",
-                "trade_count",
-                "taker_buy_volume",
+                sf.col("open"),
+                sf.col("high"),
+                sf.col("low"),
+                sf.col("close"),
+                sf.col("volume"),
+                sf.col("quote_volume"),
+                sf.col("trade_count"),
+                sf.col("taker_buy_volume"),
                 _rank_id("first_rank").alias("first_trade_id"),
                 _rank_id("last_rank").alias("last_trade_id"),
                 _rank_time("first_rank").alias("open_trade_time_us"),
                 _rank_time("last_rank").alias("close_trade_time_us"),
+            ]
+            self._per_interval.append((start, aggs, final))
+
+    def apply(self, accepted: DataFrame) -> DataFrame:
+        ranked = accepted.select(*self._ranked)
+        out: DataFrame | None = None
+        for start, aggs, final in self._per_interval:
+            agg = (
+                ranked.select("*", start)
+                .groupBy("symbol", "window_start_us")
+                .agg(*aggs)
+                .select(*final)
             )
-        )
-        out = agg if out is None else out.unionByName(agg)
-    assert out is not None
-    return out
+            out = agg if out is None else out.unionByName(agg)
+        assert out is not None
+        return out
 
 
 def new_id_ranges(accepted: DataFrame) -> DataFrame:

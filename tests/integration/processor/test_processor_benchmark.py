@@ -180,5 +180,10 @@ def test_latency_at_5000_trades_per_second(
     print(
         f"[benchmark] backlog after each batch (trades): max {max(backlog):,}, last {backlog[-1]:,}"
     )
+    typical = sorted(batches, key=lambda b: b.duration_s)[len(batches) // 2]
+    print(
+        f"[benchmark] median batch: {typical.input_rows:,} rows {typical.duration_s:.2f}s "
+        f"{typical.steps}"
+    )
     counted = int(query(stack, "SELECT COALESCE(SUM(input_rows), 0) FROM processor_batches")[0][0])
     assert counted == sent
