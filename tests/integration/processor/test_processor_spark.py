@@ -18,6 +18,7 @@ from pyspark.sql import SparkSession
 
 from cryptopipe.dlq import parse_headers
 from cryptopipe.processor.job import run
+from cryptopipe.processor.transform import MAX_INLINE_RANGES, BatchTransform
 from tests.integration.processor.conftest import (
     StackFixture,
     candles_in_db,
@@ -166,3 +167,31 @@ def test_duplicates_late_trades_and_poison_end_where_the_contract_says(
         "SELECT SUM(duplicate_rows), SUM(late_rows), SUM(rejected_rows) FROM processor_batches",
     )[0]
     assert tuple(int(x) for x in sums) == (len(redelivered), len(late), len(poison))
+
+
+def test_stored_ranges_give_the_same_statuses_inline_or_by_join(spark: SparkSession) -> None:
+    """Up to MAX_INLINE_RANGES stored id ranges are one SQL expression, more use a broadcast
+    join; both must classify alike (duplicates: ids already counted)."""
+    trades = make_trades(["BTCUSDT", "ETHUSDT"], per_symbol=50, span_s=5, seed=4)
+    rows = [("t", 0, i, t.value(), None) for i, t in enumerate(trades)]
+    raw = spark.createDataFrame(
+        rows,
+        "topic STRING, partition INT, offset BIGINT, value BINARY, "
+        "headers ARRAY<STRUCT<key: STRING, value: BINARY>>",
+    )
+    bt = BatchTransform(65536, [], 10_000_000)
+    parsed = bt.parse(raw)
+    # every other id of BTCUSDT counted already: 25 ranges, padded with far-away ones
+    few = {"BTCUSDT": [(t.trade_id, t.trade_id) for t in trades[:50:2]]}
+    padding = [(10**9 + 2 * i, 10**9 + 2 * i) for i in range(MAX_INLINE_RANGES)]
+    many = {"BTCUSDT": sorted(few["BTCUSDT"] + padding)}
+
+    def statuses(stored: dict[str, list[tuple[int, int]]]) -> dict[tuple[str, int], str]:
+        df = bt.classify(spark, parsed, {}, stored)
+        return {(r["symbol"], r["trade_id"]): r["status"] for r in df.collect()}
+
+    inline, joined = statuses(few), statuses(many)
+    assert inline == joined
+    dup = {k for k, v in inline.items() if v == "duplicate"}
+    assert dup == {("BTCUSDT", t.trade_id) for t in trades[:50:2]}
+    assert set(inline.values()) == {"duplicate", "accepted"}
