@@ -124,14 +124,19 @@ def process(**options: Any) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
+    from cryptopipe.observability import tracing  # noqa: PLC0415
     from cryptopipe.processor.job import run  # noqa: PLC0415 (imports pyspark)
 
+    # parent-based: the processor continues the traces the producer sampled
+    provider = tracing.configure_tracing("cryptopipe-processor", settings.trace_sample_ratio)
     try:
-        run(settings, stop=stop)
+        run(settings, stop=stop, tracer=provider.get_tracer("cryptopipe.processor"))
     except Exception as exc:
         logger.exception("processor failed")
         click.echo(f"cryptopipe process failed: {exc}", err=True)
         sys.exit(EXIT_FATAL)
+    finally:
+        provider.shutdown()
 
 
 if __name__ == "__main__":  # `python -m cryptopipe.processor.cli` (tests, debugging)

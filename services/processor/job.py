@@ -12,12 +12,13 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.trace import Tracer
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as sf
 
 from cryptopipe.dlq import DlqReason
-from cryptopipe.processor import transform
+from cryptopipe.processor import trade_spans, transform
 from cryptopipe.processor.batch import (
     BatchCounts,
     BatchResult,
@@ -77,8 +78,10 @@ class BatchProcessor:
         sink: MySqlSink,
         metrics: ProcessorMetrics,
         dlq: DlqPublisher | None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._s = settings
+        self._tracer = tracer or trade_spans.default_tracer()
         self._sink = sink
         self._metrics = metrics
         self._dlq = dlq
@@ -103,6 +106,7 @@ class BatchProcessor:
             self._metrics.batches_skipped.inc()
             return
         started = time.monotonic()
+        started_ns = time.time_ns()
         laps = Laps()
         state = self._sink.load_state()
         laps.lap("state")
@@ -119,13 +123,14 @@ class BatchProcessor:
         ).persist(StorageLevel.MEMORY_AND_DISK)
         laps.lap("plan")
         try:
-            result, buckets = self._compute(classified, state, query_id, batch_id, laps)
+            result, buckets, traced = self._compute(classified, state, query_id, batch_id, laps)
             self._publish_rejected(result.rejected)
             laps.lap("dlq")
             t0 = time.monotonic()
             with self._metrics.sink_latency.time():
                 applied = self._sink.commit(result)
-            commit_s = time.time()
+            commit_ns = time.time_ns()
+            commit_s = commit_ns / 1e9
             sink_s = time.monotonic() - t0
             laps.lap("sink")
         finally:
@@ -133,6 +138,15 @@ class BatchProcessor:
         if not applied:
             self._metrics.batches_skipped.inc()
             return
+        if traced:
+            trade_spans.emit(
+                self._tracer,
+                traced,
+                topic=self._s.topic_trades,
+                batch_id=batch_id,
+                start_ns=started_ns,
+                end_ns=commit_ns,
+            )
         self.last_result = result
         self._record(result, buckets, commit_s)
         duration = time.monotonic() - started
@@ -170,11 +184,12 @@ class BatchProcessor:
         query_id: str,
         batch_id: int,
         laps: Laps,
-    ) -> tuple[BatchResult, list[tuple[int, int]]]:
+    ) -> tuple[BatchResult, list[tuple[int, int]], list[trade_spans.TracedTrade]]:
         by_status: dict[str, int] = {}
         symbol_max: dict[str, int] = {}
         per_bucket: dict[int, int] = {}
         span: dict[str, tuple[int, int, int]] = {}  # accepted ids per symbol: min, max, count
+        n_traced = 0
         bucket = transform.latency_bucket(time.time_ns() // 1000)
         for row in (
             classified.groupBy("symbol", "status", bucket.alias("bucket"))
@@ -183,10 +198,12 @@ class BatchProcessor:
                 sf.max("trade_time_us").alias("t"),
                 sf.min("trade_id").alias("lo"),
                 sf.max("trade_id").alias("hi"),
+                sf.count(transform.TRACEPARENT).alias("traced"),
             )
             .collect()
         ):
             status, n = str(row["status"]), int(row["n"])
+            n_traced += int(row["traced"])
             by_status[status] = by_status.get(status, 0) + n
             if status == transform.STATUS_ACCEPTED:
                 lo, hi, cnt = span.get(row["symbol"], (int(row["lo"]), int(row["hi"]), 0))
@@ -252,6 +269,22 @@ class BatchProcessor:
                         )
                     )
             laps.lap("late+rejected")
+        traced: list[trade_spans.TracedTrade] = []
+        if n_traced:
+            traced = [
+                trade_spans.TracedTrade(
+                    traceparent=str(r[transform.TRACEPARENT]),
+                    symbol=r["symbol"],
+                    trade_id=None if r["trade_id"] is None else int(r["trade_id"]),
+                    status=str(r["status"]),
+                    trade_time_us=None if r["trade_time_us"] is None else int(r["trade_time_us"]),
+                )
+                for r in classified.filter(sf.col(transform.TRACEPARENT).isNotNull())
+                .select(transform.TRACEPARENT, "symbol", "trade_id", "status", "trade_time_us")
+                .limit(trade_spans.MAX_TRACED_PER_BATCH)
+                .collect()
+            ]
+            laps.lap("traced")
         counts = BatchCounts(
             input_rows=sum(by_status.values()),
             accepted=by_status.get(transform.STATUS_ACCEPTED, 0),
@@ -280,7 +313,7 @@ class BatchProcessor:
         if marks:
             oldest = min(marks.values()) - self._s.watermark_delay_us
             self._metrics.watermark_delay.set(max(0.0, time.time() - oldest / 1e6))
-        return result, buckets
+        return result, buckets, traced
 
     def _publish_rejected(self, rows: list[RejectedRow]) -> None:
         if not rows or self._dlq is None:
@@ -312,6 +345,7 @@ def run(
     stop: threading.Event | None = None,
     spark: SparkSession | None = None,
     metrics: ProcessorMetrics | None = None,
+    tracer: Tracer | None = None,
 ) -> BatchProcessor:
     """Run the query until ``stop`` is set (or, with ``available_now``, until caught up)."""
     stop = stop or threading.Event()
@@ -323,7 +357,7 @@ def run(
     spark = spark or build_spark(settings)
     sink = MySqlSink(settings)
     dlq = DlqPublisher(settings) if settings.dlq_enabled else None
-    processor = BatchProcessor(settings, sink, metrics, dlq)
+    processor = BatchProcessor(settings, sink, metrics, dlq, tracer)
     listener = MetricsListener(metrics, settings.query_name)
     spark.streams.addListener(listener)
     checkpoint = settings.resolved_checkpoint_dir()

@@ -38,6 +38,7 @@ STATUS_ACCEPTED = "accepted"
 STATUS_DUPLICATE = "duplicate"
 STATUS_LATE = "late"
 STATUS_REJECTED = "rejected"
+TRACEPARENT = "traceparent"
 
 REQUIRED_FIELDS = (
     "v",
@@ -76,12 +77,17 @@ def _parse_columns(max_message_bytes: int, symbols: list[str]) -> tuple[list[Col
         trade_schema(),
         {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"},
     )
+    traceparent = sf.try_element_at(
+        sf.filter("headers", lambda h: h["key"] == sf.lit(TRACEPARENT)), sf.lit(1)
+    )["value"].cast("string")
     stage1 = [
         sf.col("topic"),
         sf.col("partition"),
         sf.col("offset"),
         sf.col("value"),
         sf.when(sf.length("value") <= max_message_bytes, t).alias("t"),
+        # W3C trace context of the few trades the producer sampled (null for the rest)
+        traceparent.alias("traceparent"),
     ]
     fields = {name: sf.col(f"t.{name}") for name in REQUIRED_FIELDS}
     all_null = sf.lit(True)
@@ -185,6 +191,7 @@ def _parse_columns(max_message_bytes: int, symbols: list[str]) -> tuple[list[Col
         fields["is_buyer_maker"].alias("is_buyer_maker"),
         reason.alias("reason"),
         detail.alias("detail"),
+        sf.col("traceparent"),
     ]
     return stage1, stage2
 
@@ -273,6 +280,7 @@ class BatchTransform:
             only_exceptional("detail"),
             only_exceptional("watermark_us"),
             sf.col("status"),
+            sf.col("traceparent"),
         ]
 
     def parse(self, raw: DataFrame) -> DataFrame:

@@ -14,9 +14,15 @@ from typing import Any
 
 import orjson
 import pytest
+from confluent_kafka import Producer
+from opentelemetry import trace as otel_trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pyspark.sql import SparkSession
 
 from cryptopipe.dlq import parse_headers
+from cryptopipe.observability import tracing
 from cryptopipe.processor.job import run
 from cryptopipe.processor.transform import MAX_INLINE_RANGES, BatchTransform
 from tests.integration.processor.conftest import (
@@ -195,3 +201,37 @@ def test_stored_ranges_give_the_same_statuses_inline_or_by_join(spark: SparkSess
     dup = {k for k, v in inline.items() if v == "duplicate"}
     assert dup == {("BTCUSDT", t.trade_id) for t in trades[:50:2]}
     assert set(inline.values()) == {"duplicate", "accepted"}
+
+
+def test_sampled_trades_are_traced_from_the_producer_to_the_commit(
+    stack: StackFixture, spark: SparkSession, tmp_path: Path
+) -> None:
+    topic = f"it.traced.{uuid.uuid4().hex[:8]}"
+    create_topics(stack, [topic, f"{topic}.dlq"])
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    trades = make_trades(["TRCUSDT"], per_symbol=30, span_s=3, seed=8)
+    producer = Producer({"bootstrap.servers": stack.settings.bootstrap_servers()})
+    parents = {}
+    for i, t in enumerate(trades):
+        headers: list[tuple[str, str | bytes | None]] | None = None
+        if i % 10 == 0:  # the producer sampled these
+            span = tracer.start_span("publish")
+            headers = list(tracing.kafka_headers(otel_trace.set_span_in_context(span)))
+            span.end()
+            parents[t.trade_id] = span.get_span_context()
+        producer.produce(topic, key=t.symbol.encode(), value=t.value(), headers=headers)
+    assert producer.flush(30) == 0
+
+    run(processor_settings(stack, topic, tmp_path / "ckpt"), spark=spark, tracer=tracer)
+
+    spans = [s for s in exporter.get_finished_spans() if s.name == f"{topic} process"]
+    assert len(spans) == len(parents) == 3
+    for s in spans:
+        assert s.attributes is not None
+        parent = parents[int(str(s.attributes["cryptopipe.trade_id"]))]
+        assert s.context.trace_id == parent.trace_id
+        assert s.parent is not None and s.parent.span_id == parent.span_id
+        assert s.attributes["cryptopipe.status"] == "accepted"

@@ -15,7 +15,7 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
     seen: dict[str, Any] = {}
 
-    def fake_run(settings: Any, stop: Any = None) -> None:
+    def fake_run(settings: Any, stop: Any = None, tracer: Any = None) -> None:
         seen["settings"] = settings
 
     monkeypatch.setattr(job, "run", fake_run)
