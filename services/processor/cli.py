@@ -127,8 +127,10 @@ def process(**options: Any) -> None:
     from cryptopipe.observability import tracing  # noqa: PLC0415
     from cryptopipe.processor.job import run  # noqa: PLC0415 (imports pyspark)
 
-    # parent-based: the processor continues the traces the producer sampled
-    provider = tracing.configure_tracing("cryptopipe-processor", settings.trace_sample_ratio)
+    # The producer makes the sampling decision (CRYPTOPIPE_TRACE_SAMPLE_RATIO); the processor
+    # continues those traces and records a batch span only for batches holding a traced trade,
+    # so its own root spans are always kept (ratio 1.0).
+    provider = tracing.configure_tracing("cryptopipe-processor", 1.0)
     try:
         run(settings, stop=stop, tracer=provider.get_tracer("cryptopipe.processor"))
     except Exception as exc:

@@ -127,6 +127,7 @@ class BatchProcessor:
             self._publish_rejected(result.rejected)
             laps.lap("dlq")
             t0 = time.monotonic()
+            commit_start_ns = time.time_ns()
             with self._metrics.sink_latency.time():
                 applied = self._sink.commit(result)
             commit_ns = time.time_ns()
@@ -138,17 +139,24 @@ class BatchProcessor:
         if not applied:
             self._metrics.batches_skipped.inc()
             return
+        self.last_result = result
+        self._record(result, buckets, commit_s)
         if traced:
-            trade_spans.emit(
+            emitted = trade_spans.emit(
                 self._tracer,
                 traced,
                 topic=self._s.topic_trades,
                 batch_id=batch_id,
                 start_ns=started_ns,
                 end_ns=commit_ns,
+                input_rows=result.counts.input_rows,
+                commit_start_ns=commit_start_ns,
             )
-        self.last_result = result
-        self._record(result, buckets, commit_s)
+            for trade, trace_id in emitted:
+                if trade.status == transform.STATUS_ACCEPTED and trade.trade_time_us is not None:
+                    self._metrics.e2e_latency.exemplar(
+                        commit_s - trade.trade_time_us / 1e6, trace_id
+                    )
         duration = time.monotonic() - started
         self.history.append(
             BatchStats(
@@ -278,9 +286,19 @@ class BatchProcessor:
                     trade_id=None if r["trade_id"] is None else int(r["trade_id"]),
                     status=str(r["status"]),
                     trade_time_us=None if r["trade_time_us"] is None else int(r["trade_time_us"]),
+                    partition=None if r["partition"] is None else int(r["partition"]),
+                    offset=None if r["offset"] is None else int(r["offset"]),
                 )
                 for r in classified.filter(sf.col(transform.TRACEPARENT).isNotNull())
-                .select(transform.TRACEPARENT, "symbol", "trade_id", "status", "trade_time_us")
+                .select(
+                    transform.TRACEPARENT,
+                    "symbol",
+                    "trade_id",
+                    "status",
+                    "trade_time_us",
+                    "partition",
+                    "offset",
+                )
                 .limit(trade_spans.MAX_TRACED_PER_BATCH)
                 .collect()
             ]

@@ -15,6 +15,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Exemplar
 
 logger = logging.getLogger(__name__)
 
@@ -36,15 +37,22 @@ class WeightedHistogram(Collector):
         self._bounds = sorted(buckets)
         self._counts = [0] * (len(self._bounds) + 1)
         self._sum = 0.0
+        self._exemplars: dict[int, Exemplar] = {}
 
-    def observe(self, value: float, count: int = 1) -> None:
-        idx = len(self._bounds)
+    def _index(self, value: float) -> int:
         for i, bound in enumerate(self._bounds):
             if value <= bound:
-                idx = i
-                break
+                return i
+        return len(self._bounds)
+
+    def observe(self, value: float, count: int = 1) -> None:
+        idx = self._index(value)
         self._counts[idx] += count
         self._sum += value * count
+
+    def exemplar(self, value: float, trace_id: str) -> None:
+        """Attach an already observed traced trade to its bucket (OpenMetrics exemplar)."""
+        self._exemplars[self._index(value)] = Exemplar({"trace_id": trace_id}, value, time.time())
 
     def snapshot(self) -> tuple[list[tuple[str, float]], float]:
         cumulative: list[tuple[str, float]] = []
@@ -68,8 +76,13 @@ class WeightedHistogram(Collector):
 
     def collect(self) -> Iterable[HistogramMetricFamily]:
         buckets, total = self.snapshot()
+        exemplars = dict(self._exemplars)
+        with_exemplars: list[Any] = [
+            (le, value, exemplars[i]) if i in exemplars else (le, value)
+            for i, (le, value) in enumerate(buckets)
+        ]
         fam = HistogramMetricFamily(self._name, self._doc)
-        fam.add_metric([], buckets, total)
+        fam.add_metric([], with_exemplars, total)
         yield fam
 
 

@@ -260,15 +260,17 @@ class BatchTransform:
         self._delivery = sf.row_number().over(by_trade).alias("delivery")
         exceptional = sf.col("status").isin(STATUS_LATE, STATUS_REJECTED)
 
-        def only_exceptional(name: str) -> Column:
+        def only_exceptional(name: str, also: Column | None = None) -> Column:
             # kept for late/rejected rows only: the batch is cached, and caching columns that
             # are null for the usual row costs far less (measured ~25% of a batch)
-            return sf.when(exceptional, sf.col(name)).alias(name)
+            keep = exceptional if also is None else exceptional | also
+            return sf.when(keep, sf.col(name)).alias(name)
 
+        traced = sf.col(TRACEPARENT).isNotNull()  # their spans name partition and offset
         self._final = [
             only_exceptional("topic"),
-            only_exceptional("partition"),
-            only_exceptional("offset"),
+            only_exceptional("partition", traced),
+            only_exceptional("offset", traced),
             only_exceptional("raw"),
             sf.col("symbol"),
             sf.col("trade_id"),

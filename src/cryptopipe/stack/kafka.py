@@ -247,3 +247,18 @@ def ensure_topics(settings: StackSettings, timeout_s: float = 30.0) -> list[str]
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
     return created
+
+
+def topics_ready(settings: StackSettings, timeout_s: float = 5.0) -> bool:
+    """Every partition of the pipeline's topics has a leader and its full ISR."""
+    meta = admin_client(settings).list_topics(timeout=timeout_s)
+    for name in topic_specs(settings):
+        topic = meta.topics.get(name)
+        if topic is None or topic.error is not None or not topic.partitions:
+            return False
+        for partition in topic.partitions.values():
+            if partition.error is not None or partition.leader < 0:
+                return False
+            if len(partition.isrs) < len(partition.replicas):
+                return False
+    return True

@@ -102,6 +102,7 @@ class Stack:
         created = kafka.ensure_topics(s)
         if created:
             progress(f"created topics {', '.join(created)}")
+        self._wait("kafka", lambda: kafka.topics_ready(s), "kafka-1")
         self._wait("alertmanager", lambda: prometheus.is_ready(s.alertmanager_port))
         self._wait("prometheus", lambda: prometheus.is_ready(s.prometheus_port))
         progress(f"stack is up in {time.monotonic() - t0:.1f}s")

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import json
 
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
 from cryptopipe.processor.metrics import ProcessorMetrics, WeightedHistogram, kafka_lag
 
@@ -50,3 +51,15 @@ def test_progress_and_commit_reach_the_exposition() -> None:
         in text
     )
     assert 'cryptopipe_processor_freshness_seconds{symbol="BTCUSDT"}' in text
+
+
+def test_weighted_histogram_exposes_trace_id_exemplars_in_openmetrics() -> None:
+    registry = CollectorRegistry()
+    h = WeightedHistogram("cryptopipe_test_latency_seconds", "x", [1.0, 2.0])
+    registry.register(h)
+    h.observe(1.5, 100)
+    h.exemplar(1.5, "4bf92f3577b34da6a3ce929d0e0e4736")
+    text = generate_openmetrics(registry).decode()  # type: ignore[no-untyped-call]
+    (line,) = [ln for ln in text.splitlines() if 'le="2.0"' in ln]
+    assert line.startswith('cryptopipe_test_latency_seconds_bucket{le="2.0"} 100.0 # ')
+    assert 'trace_id="4bf92f3577b34da6a3ce929d0e0e4736"' in line
