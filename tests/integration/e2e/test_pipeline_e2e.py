@@ -318,7 +318,10 @@ def test_a_sampled_trade_is_one_trace_across_producer_and_processor(run: Run) ->
     assert processed[trace_id].attributes["messaging.system"] == "kafka"
     batch = [s for s in spans if s.name == "crypto.trades process batch"]
     assert any((trace_id, published[trace_id].span_id) in s.links for s in batch), (
-        trace_id, published[trace_id].span_id, [s.links[:3] for s in batch][:3], len(batch),
+        trace_id,
+        published[trace_id].span_id,
+        [s.links[:3] for s in batch][:3],
+        len(batch),
     )
 
 
