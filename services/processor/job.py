@@ -357,6 +357,25 @@ class BatchProcessor:
         m.committed(r.newest_trade_time_by_symbol(), buckets, commit_s)
 
 
+def latest_offsets_reader(settings: ProcessorSettings) -> Any:
+    """A function giving a topic's current end offsets (for the lag metric at scrape time)."""
+    from confluent_kafka import Consumer, TopicPartition  # noqa: PLC0415
+
+    consumer = Consumer(
+        {**settings.kafka_client_config(), "group.id": f"cryptopipe-{settings.query_name}-lag"}
+    )
+    lock = threading.Lock()
+
+    def latest(topic: str, partitions: list[int]) -> dict[int, int]:
+        with lock:
+            return {
+                p: int(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=2)[1])
+                for p in partitions
+            }
+
+    return latest
+
+
 def run(
     settings: ProcessorSettings,
     *,
@@ -368,6 +387,7 @@ def run(
     """Run the query until ``stop`` is set (or, with ``available_now``, until caught up)."""
     stop = stop or threading.Event()
     metrics = metrics or ProcessorMetrics()
+    metrics.kafka_lag.latest = latest_offsets_reader(settings)
     server: Any = None
     if settings.metrics_enabled:
         server, _thread = metrics.serve(settings.processor_metrics_port)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -104,6 +104,50 @@ class FreshnessCollector(Collector):
         yield fam
 
 
+LatestOffsets = Callable[[str, list[int]], dict[int, int]]
+
+
+class LagCollector(Collector):
+    """``kafka_offsets_behind_latest{topic}``: the topic's end offsets *now* minus what the query
+    has processed (the last progress' endOffset).
+
+    Spark commits no consumer-group offsets, so this is the only lag signal. Taking "latest" at
+    scrape time (when ``latest`` is set) keeps it true while a long batch runs or the query is
+    stuck; without it, the progress' own latestOffset is used.
+    """
+
+    def __init__(self) -> None:
+        self._end: dict[str, dict[str, int]] = {}
+        self._latest: dict[str, dict[str, int]] = {}
+        self.latest: LatestOffsets | None = None
+
+    def progress(self, end_offset: Any, latest_offset: Any) -> None:
+        self._end.update(_offsets(end_offset))
+        self._latest.update(_offsets(latest_offset))
+
+    def lag(self) -> dict[str, int]:
+        out = kafka_lag(self._end, self._latest)
+        if self.latest is not None:
+            for topic, done in self._end.items():
+                try:
+                    now = self.latest(topic, [int(p) for p in done])
+                except Exception:  # a scrape must not fail: keep the progress' view
+                    logger.debug("latest offsets unavailable", exc_info=True)
+                    continue
+                out[topic] = sum(max(0, off - done.get(str(p), 0)) for p, off in now.items())
+        return out
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        fam = GaugeMetricFamily(
+            P + "kafka_offsets_behind_latest",
+            "Kafka offsets on the topic not processed yet by the streaming query",
+            labels=["topic"],
+        )
+        for topic, behind in sorted(self.lag().items()):
+            fam.add_metric([topic], float(behind))
+        yield fam
+
+
 class ProcessorMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
@@ -125,12 +169,8 @@ class ProcessorMetrics:
             buckets=DURATION_BUCKETS_S,
             registry=r,
         )
-        self.kafka_lag = Gauge(
-            P + "kafka_offsets_behind_latest",
-            "Kafka offsets not processed yet",
-            ["topic"],
-            registry=r,
-        )
+        self.kafka_lag = LagCollector()
+        r.register(self.kafka_lag)
         self.watermark_delay = Gauge(
             P + "watermark_delay_seconds", "Now minus the event-time watermark", registry=r
         )
@@ -208,9 +248,7 @@ class ProcessorMetrics:
         if batch_ms is not None and int(p.get("numInputRows") or 0) > 0:
             self.batch_duration.observe(float(batch_ms) / 1000.0)
         for source in p.get("sources") or []:
-            lag = kafka_lag(source.get("endOffset"), source.get("latestOffset"))
-            for topic, behind in lag.items():
-                self.kafka_lag.labels(topic).set(behind)
+            self.kafka_lag.progress(source.get("endOffset"), source.get("latestOffset"))
 
 
 def _offsets(value: Any) -> dict[str, dict[str, int]]:

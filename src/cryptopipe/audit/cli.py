@@ -23,19 +23,46 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_ERROR = 0, 1, 2
 
 
 def render_table(report: Any) -> str:
-    head = (
-        f"{'SYMBOL':<12}{'INTERVAL':<9}{'TOPIC MSGS':>11}{'DUPES':>7}{'DISTINCT':>10}"
-        f"{'ID RANGE':>24}{'GAPS':>6}{'IN MYSQL':>10}{'LATE':>6}  STATUS"
+    header = (
+        "SYMBOL",
+        "INTERVAL",
+        "TOPIC MSGS",
+        "DUPES",
+        "DISTINCT",
+        "FIRST ID",
+        "LAST ID",
+        "MISSING IDS",
+        "IN MYSQL",
+        "LATE",
+        "STATUS",
     )
-    lines = [head]
-    for r in report.results:
-        id_range = f"{r.topic_first_id}..{r.topic_last_id}" if r.topic_distinct else "-"
-        status = "ok" if r.ok else "; ".join(r.problems())
-        lines.append(
-            f"{r.symbol:<12}{r.interval:<9}{r.topic_messages:>11}{r.topic_duplicates:>7}"
-            f"{r.topic_distinct:>10}{id_range:>24}{r.topic_missing_ids:>6}"
-            f"{r.candle_trades:>10}{r.late_trades:>6}  {status}"
+    rows = [
+        (
+            r.symbol,
+            r.interval,
+            str(r.topic_messages),
+            str(r.topic_duplicates),
+            str(r.topic_distinct),
+            str(r.topic_first_id or "-"),
+            str(r.topic_last_id or "-"),
+            str(r.topic_missing_ids),
+            str(r.candle_trades),
+            str(r.late_trades),
+            "ok" if r.ok else "; ".join(r.problems()),
         )
+        for r in report.results
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    left = {0, 1}  # text columns; numbers align right
+
+    def line(cells: tuple[str, ...]) -> str:
+        parts = [
+            cell.ljust(width) if i in left else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=False))
+        ]
+        return "  ".join([*parts, cells[-1]])
+
+    lines = [line(header), *(line(row) for row in rows)]
     if not report.results:
         lines.append("(no trades on the topic and no candles in MySQL)")
     verdict = "COMPLETE: nothing missing, nothing double counted" if report.ok else "PROBLEMS FOUND"
@@ -56,7 +83,7 @@ def _save(settings: AuditSettings, report: Any) -> Path:
     return path
 
 
-def _audit_until(settings: AuditSettings, wait_s: float) -> Any:
+def audit_until(settings: AuditSettings, wait_s: float) -> Any:
     """Audit; with ``wait_s`` > 0 repeat (backing off) until complete or the time is up."""
     from cryptopipe.audit.runner import run_audit  # noqa: PLC0415
 
@@ -139,7 +166,7 @@ def audit(as_json: bool, wait_s: float, watch: bool, **options: str | None) -> N
         _watch(settings)
         return
     try:
-        report = _audit_until(settings, wait_s)
+        report = audit_until(settings, wait_s)
     except Exception as exc:
         click.secho(
             f"error: audit failed: {exc}\nIs the stack up? Check `cryptopipe stack status`.",

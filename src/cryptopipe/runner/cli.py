@@ -86,11 +86,27 @@ def where_to_look(stack: Stack) -> str:
     )
 
 
-def _stop_all(procs: dict[str, ManagedProcess], timeout_s: float) -> None:
-    for name in PIPELINE:
-        proc = procs.get(name)
-        if proc is not None and proc.stop(timeout_s):
-            click.echo(f"  stopped {name}", err=True)
+def _stop(procs: dict[str, ManagedProcess], name: str, timeout_s: float) -> None:
+    if procs[name].stop(timeout_s):
+        click.echo(f"  stopped {name}", err=True)
+
+
+def _drain_and_audit(symbols: str | None, processor: ManagedProcess, wait_s: float) -> None:
+    """With the producer stopped, let the processor commit what is on the topic (up to
+    ``wait_s``), proved by the audit, then show the audit's verdict."""
+    from cryptopipe.audit.cli import audit_until, render_table  # noqa: PLC0415
+    from cryptopipe.audit.settings import AuditSettings  # noqa: PLC0415
+
+    if not processor.is_running():
+        return
+    click.echo(f"  waiting up to {wait_s:.0f}s for the processor to catch up ...", err=True)
+    try:
+        settings = AuditSettings(symbols=symbols) if symbols else AuditSettings()
+        report = audit_until(settings, wait_s)
+    except Exception as exc:
+        click.echo(f"  final audit failed: {exc}", err=True)
+        return
+    click.echo(render_table(report), err=True)
 
 
 @click.command("run")
@@ -108,6 +124,14 @@ def _stop_all(procs: dict[str, ManagedProcess], timeout_s: float) -> None:
 @click.option("--replay-file", type=click.Path(path_type=Path), default=None)
 @click.option("--duration", type=float, default=0.0, help="Stop after N seconds (0: Ctrl-C).")
 @click.option("--interval", type=float, default=2.0, show_default=True, help="Progress period.")
+@click.option(
+    "--drain",
+    "drain_s",
+    type=float,
+    default=90.0,
+    show_default=True,
+    help="At the end, wait this long for the processor to commit everything (audited).",
+)
 @click.option("--down", "down_after", is_flag=True, help="Also stop the stack at the end.")
 def run(
     source: str,
@@ -116,6 +140,7 @@ def run(
     replay_file: Path | None,
     duration: float,
     interval: float,
+    drain_s: float,
     down_after: bool,
 ) -> None:
     """Bring the stack up, run producer + processor + audit, show progress until interrupted.
@@ -178,7 +203,11 @@ def run(
             break
 
     click.echo("stopping the pipeline ...", err=True)
-    _stop_all(procs, timeout_s=60)
+    _stop(procs, "producer", 60)
+    if exit_code == 0:
+        _drain_and_audit(symbols, procs["processor"], drain_s)
+    _stop(procs, "processor", 60)
+    _stop(procs, "audit", 30)
     if down_after:
         stack.down(progress=lambda m: click.echo(f"  {m}", err=True))
     else:

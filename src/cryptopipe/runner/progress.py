@@ -50,7 +50,8 @@ def snapshot(at: float, producer_url: str, processor_url: str) -> Snapshot:
     return Snapshot(
         at=at,
         produced=total(prod, "cryptopipe_producer_trades_produced_total"),
-        dlq=total(prod, "cryptopipe_producer_dlq_records_total"),
+        # a labelled counter has no samples until its first record: answered means 0
+        dlq=total(prod, "cryptopipe_producer_dlq_records_total") or (0.0 if prod else None),
         accepted=total(proc, "cryptopipe_processor_accepted_rows_total"),
         lag=total(proc, "cryptopipe_processor_kafka_offsets_behind_latest"),
         freshness_max_s=max((v for _, v in fresh), default=None) if fresh else None,

@@ -5,7 +5,12 @@ import json
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
-from cryptopipe.processor.metrics import ProcessorMetrics, WeightedHistogram, kafka_lag
+from cryptopipe.processor.metrics import (
+    LagCollector,
+    ProcessorMetrics,
+    WeightedHistogram,
+    kafka_lag,
+)
 
 
 def test_kafka_lag_from_progress_offsets() -> None:
@@ -63,3 +68,18 @@ def test_weighted_histogram_exposes_trace_id_exemplars_in_openmetrics() -> None:
     (line,) = [ln for ln in text.splitlines() if 'le="2.0"' in ln]
     assert line.startswith('cryptopipe_test_latency_seconds_bucket{le="2.0"} 100.0 # ')
     assert 'trace_id="4bf92f3577b34da6a3ce929d0e0e4736"' in line
+
+
+def test_lag_is_taken_against_the_topic_end_at_scrape_time() -> None:
+    lag = LagCollector()
+    lag.progress('{"crypto.trades": {"0": 10, "1": 5}}', '{"crypto.trades": {"0": 10, "1": 5}}')
+    assert lag.lag() == {"crypto.trades": 0}, "the batch caught up with what it planned"
+
+    lag.latest = lambda topic, parts: {0: 15, 1: 9}
+    assert lag.lag() == {"crypto.trades": 9}, "but the topic moved on while it ran"
+
+    def broken(topic: str, parts: list[int]) -> dict[int, int]:
+        raise OSError("broker down")
+
+    lag.latest = broken
+    assert lag.lag() == {"crypto.trades": 0}, "a failed lookup falls back, the scrape works"
