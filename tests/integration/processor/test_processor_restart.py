@@ -31,7 +31,7 @@ from tests.integration.processor.dataset import T, expected_candles, make_trades
 pytestmark = [pytest.mark.kafka, pytest.mark.mysql, pytest.mark.spark, pytest.mark.e2e]
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "BNBUSDT"]
-PER_SYMBOL = 6000
+PER_SYMBOL = 4000
 
 
 def snapshot(stack: StackFixture) -> tuple[dict[Any, Any], list[tuple[Any, ...]]]:
@@ -48,7 +48,7 @@ def start_processor(
             "CRYPTOPIPE_TOPIC_TRADES": topic,
             "CRYPTOPIPE_TOPIC_DLQ": f"{topic}.dlq",
             "CRYPTOPIPE_CHECKPOINT_DIR": str(checkpoint),
-            "CRYPTOPIPE_MAX_OFFSETS_PER_TRIGGER": "1500",
+            "CRYPTOPIPE_MAX_OFFSETS_PER_TRIGGER": "2000",
             "CRYPTOPIPE_TRIGGER_INTERVAL_S": "0.5",
         }
     )
@@ -64,6 +64,10 @@ def start_processor(
 def scrape(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
         return str(resp.read().decode())
+
+
+def processed_messages(stack: StackFixture) -> int:
+    return int(query(stack, "SELECT COALESCE(SUM(input_rows), 0) FROM processor_batches")[0][0])
 
 
 def committed_batches(stack: StackFixture) -> int:
@@ -127,10 +131,16 @@ def test_kill_9_mid_stream_then_restart_gives_the_uninterrupted_rows(
     accepted_before = int(query(stack, "SELECT SUM(accepted_rows) FROM processor_batches")[0][0])
     assert 0 < accepted_before < len(trades), "the kill must land mid-stream"
 
-    # 3) restart from the checkpoint and catch up
-    restarted = start_processor(stack, topic, tmp_path / "ckpt-b", log, "--available-now")
+    # 3) restart from the checkpoint (streaming, as a service would), catch up, then SIGTERM
+    restarted = start_processor(stack, topic, tmp_path / "ckpt-b", log)
     try:
-        assert restarted.wait(300) == 0, log.read_text()[-3000:]
+        deadline = time.monotonic() + 300
+        while processed_messages(stack) < len(messages):
+            assert restarted.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        restarted.send_signal(signal.SIGTERM)
+        assert restarted.wait(120) == 0, log.read_text()[-3000:]  # a clean stop
     finally:
         if restarted.poll() is None:
             os.killpg(restarted.pid, signal.SIGKILL)
