@@ -9,6 +9,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -357,23 +358,34 @@ class BatchProcessor:
         m.committed(r.newest_trade_time_by_symbol(), buckets, commit_s)
 
 
-def latest_offsets_reader(settings: ProcessorSettings) -> Any:
-    """A function giving a topic's current end offsets (for the lag metric at scrape time)."""
+def latest_offsets_reader(settings: ProcessorSettings) -> tuple[Any, Callable[[], None]]:
+    """A function giving a topic's current end offsets (for the lag metric at scrape time),
+    and a function closing its Kafka consumer (call it when the query ends)."""
     from confluent_kafka import Consumer, TopicPartition  # noqa: PLC0415
 
     consumer = Consumer(
         {**settings.kafka_client_config(), "group.id": f"cryptopipe-{settings.query_name}-lag"}
     )
     lock = threading.Lock()
+    closed = False
 
     def latest(topic: str, partitions: list[int]) -> dict[int, int]:
         with lock:
+            if closed:
+                raise RuntimeError("lag consumer closed")
             return {
                 p: int(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=2)[1])
                 for p in partitions
             }
 
-    return latest
+    def close() -> None:
+        nonlocal closed
+        with lock:
+            if not closed:
+                closed = True
+                consumer.close()
+
+    return latest, close
 
 
 def run(
@@ -387,7 +399,7 @@ def run(
     """Run the query until ``stop`` is set (or, with ``available_now``, until caught up)."""
     stop = stop or threading.Event()
     metrics = metrics or ProcessorMetrics()
-    metrics.kafka_lag.latest = latest_offsets_reader(settings)
+    metrics.kafka_lag.latest, close_lag_reader = latest_offsets_reader(settings)
     server: Any = None
     if settings.metrics_enabled:
         server, _thread = metrics.serve(settings.processor_metrics_port)
@@ -429,6 +441,8 @@ def run(
             raise RuntimeError(f"streaming query failed: {exc}")
     finally:
         spark.streams.removeListener(listener)
+        metrics.kafka_lag.latest = None
+        close_lag_reader()
         sink.close()
         if dlq is not None:
             dlq.close()
