@@ -63,15 +63,12 @@ def trade_schema() -> str:
     )
 
 
-def parse(raw: DataFrame, *, max_message_bytes: int, symbols: list[str]) -> DataFrame:
-    """Kafka rows -> one row per message with the typed trade fields and ``reason``/``detail``
-    (both null for a valid trade)."""
-    return BatchTransform(max_message_bytes, symbols, 0).parse(raw)
-
-
 def _parse_columns(max_message_bytes: int, symbols: list[str]) -> tuple[list[Column], list[Column]]:
-    """The two projections of :func:`parse` (built once per query: building Columns costs a
-    py4j round trip each, which a busy driver pays per batch otherwise)."""
+    """The two projections of :meth:`BatchTransform.parse`: Kafka rows -> one row per message
+    with the typed trade fields and ``reason``/``detail`` (both null for a valid trade).
+
+    Built once per query: building a Column costs a py4j round trip, which a busy driver would
+    otherwise pay per batch."""
     t = sf.from_json(
         sf.col("value").cast("string"),
         trade_schema(),
@@ -194,20 +191,6 @@ def _parse_columns(max_message_bytes: int, symbols: list[str]) -> tuple[list[Col
         sf.col("traceparent"),
     ]
     return stage1, stage2
-
-
-def classify(
-    spark: SparkSession,
-    parsed: DataFrame,
-    *,
-    stored_watermarks: dict[str, int],
-    stored_ranges: dict[str, list[Range]],
-    watermark_delay_us: int,
-) -> DataFrame:
-    """Parsed rows -> plus ``watermark_us`` and ``status``; see :class:`BatchTransform`."""
-    return BatchTransform(1, [], watermark_delay_us).classify(
-        spark, parsed, stored_watermarks, stored_ranges
-    )
 
 
 # up to this many stored id ranges are checked with one SQL expression, more with a join
@@ -346,11 +329,6 @@ def _rank_time(name: str) -> Column:
 
 def _rank_id(name: str) -> Column:
     return sf.expr(f"CAST({name} % CAST('{RANK_SHIFT}' AS {RANK_TYPE}) AS BIGINT)")
-
-
-def partial_candles(accepted: DataFrame, intervals: list[Interval]) -> DataFrame:
-    """Accepted trades -> one partial candle per (symbol, interval, window) of this batch."""
-    return CandleAggregation(intervals).apply(accepted)
 
 
 class CandleAggregation:
