@@ -12,7 +12,29 @@ from cryptopipe.processor.intervals import Interval, parse_intervals
 DEFAULT_INTERVALS = "1s,1m"
 
 
-class ProcessorSettings(CommonSettings):
+class CandleScope(CommonSettings):
+    """Which symbols and candle intervals: shared by the processor and the audit, so one
+    CRYPTOPIPE_SYMBOLS / CRYPTOPIPE_INTERVALS configures both alike."""
+
+    intervals: str = Field(DEFAULT_INTERVALS, description="Candle intervals, e.g. 1s,1m,5m,1h.")
+    symbols: str = Field(
+        "", description="Comma-separated symbols; empty means every well-formed symbol."
+    )
+
+    @field_validator("intervals")
+    @classmethod
+    def _check_intervals(cls, value: str) -> str:
+        parse_intervals(value)
+        return value
+
+    def interval_list(self) -> list[Interval]:
+        return parse_intervals(self.intervals)
+
+    def symbol_list(self) -> list[str]:
+        return [s.strip().upper() for s in self.symbols.split(",") if s.strip()]
+
+
+class ProcessorSettings(CandleScope):
     """Everything `cryptopipe process` needs; built once in the command and passed down."""
 
     spark_master: str = Field(
@@ -42,12 +64,8 @@ class ProcessorSettings(CommonSettings):
     spark_kafka_options: str = Field(
         "", description='Extra Spark Kafka source options as JSON, e.g. {"kafka.client.rack": "a"}.'
     )
-    intervals: str = Field(DEFAULT_INTERVALS, description="Candle intervals, e.g. 1s,1m,5m,1h.")
     watermark_delay_s: float = Field(
         10.0, ge=0, description="Trades older than max seen trade time minus this are late."
-    )
-    symbols: str = Field(
-        "", description="Comma-separated accepted symbols; empty accepts any well-formed symbol."
     )
     max_message_bytes: int = Field(64 * 1024, gt=0, description="Larger values are rejected.")
     dlq_enabled: bool = Field(True, description="Also publish rejected input to topic_dlq.")
@@ -57,12 +75,6 @@ class ProcessorSettings(CommonSettings):
     )
     metrics_enabled: bool = Field(True, description="Serve /metrics on processor_metrics_port.")
 
-    @field_validator("intervals")
-    @classmethod
-    def _check_intervals(cls, value: str) -> str:
-        parse_intervals(value)
-        return value
-
     @field_validator("spark_conf", "spark_kafka_options")
     @classmethod
     def _check_json_object(cls, value: str) -> str:
@@ -71,12 +83,6 @@ class ProcessorSettings(CommonSettings):
             if not isinstance(parsed, dict):
                 raise ValueError("must be a JSON object")
         return value
-
-    def interval_list(self) -> list[Interval]:
-        return parse_intervals(self.intervals)
-
-    def symbol_list(self) -> list[str]:
-        return [s.strip().upper() for s in self.symbols.split(",") if s.strip()]
 
     def spark_conf_dict(self) -> dict[str, str]:
         return _json_object(self.spark_conf)

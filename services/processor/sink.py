@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import pymysql
 import pymysql.cursors
 
+from cryptopipe.db.connection import app_connection
 from cryptopipe.processor import sql
 from cryptopipe.processor.batch import BatchResult
 from cryptopipe.processor.candles import us_to_datetime
@@ -45,16 +46,8 @@ class MySqlSink:
         self._conn: pymysql.connections.Connection[Any] | None = None
 
     def _connect(self) -> pymysql.connections.Connection[Any]:
-        s = self._settings
-        return pymysql.connect(
-            host=s.mysql_host,
-            port=s.mysql_port,
-            user=s.mysql_user,
-            password=s.mysql_app_password(),
-            database=s.mysql_database,
-            autocommit=False,
-            connect_timeout=int(s.mysql_connect_timeout_s),
-            charset="utf8mb4",
+        return app_connection(
+            self._settings, connect_timeout_s=self._settings.mysql_connect_timeout_s
         )
 
     def _connection(self) -> pymysql.connections.Connection[Any]:
