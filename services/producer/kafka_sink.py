@@ -122,12 +122,13 @@ class KafkaSink:
         # The per-trade hot path: the common case inlined, the rest in _produce.
         if self._since_poll < POLL_EVERY:
             try:
-                self._producer.produce(
-                    self._topic,
-                    trade.to_json(),
-                    trade.symbol.encode(),
-                    headers=headers,
-                )
+                # No headers keyword unless there are headers: parsing it costs ~0.5 us.
+                if headers is None:
+                    self._producer.produce(self._topic, trade.to_json(), trade.symbol.encode())
+                else:
+                    self._producer.produce(
+                        self._topic, trade.to_json(), trade.symbol.encode(), headers=headers
+                    )
             except BufferError:
                 pass
             else:

@@ -81,6 +81,26 @@ def normalize_decimal(text: str) -> str:
     return f"{whole}.{frac}" if frac else whole
 
 
+# Valid decimal strings already normalised -> their canonical form. Prices repeat from trade to
+# trade (and quantities often do), so most trades skip normalize_decimal. Bounded: emptied when
+# full, which keeps memory flat whatever the input.
+_CACHE_ENTRIES = 8192
+_PRICES: dict[str, str] = {}
+_QUANTITIES: dict[str, str] = {}
+
+
+def _canonical(text: str, cache: dict[str, str], field: str) -> str | Rejection:
+    """normalize_decimal, remembered in ``cache``; a Rejection names ``field``."""
+    try:
+        canonical = normalize_decimal(text)
+    except InvalidDecimalError as exc:
+        return Rejection(exc.reason, f"{field}: {exc}")
+    if len(cache) >= _CACHE_ENTRIES:
+        cache.clear()
+    cache[text] = canonical
+    return canonical
+
+
 def time_to_us(value: object, field: str, now_us: int, max_future_us: int) -> int:
     """Epoch ms or µs (by magnitude) -> epoch µs. Raises ValueError with a detail on nonsense."""
     if type(value) is not int:
@@ -117,7 +137,6 @@ def decode_frame(raw: bytes, max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> 
 
 def normalize_payload(
     payload: Mapping[str, Any],
-    *,
     symbols: Collection[str] | None,
     ingest_time_us: int,
     max_future_us: int = DEFAULT_MAX_FUTURE_US,
@@ -155,14 +174,12 @@ def normalize_payload(
         return Rejection(DlqReason.WRONG_TYPE, "p and q must be decimal strings")
     if type(is_buyer_maker) is not bool:
         return Rejection(DlqReason.WRONG_TYPE, "m (buyer is maker) must be a boolean")
-    try:
-        price = normalize_decimal(price)
-    except InvalidDecimalError as exc:
-        return Rejection(exc.reason, f"price: {exc}")
-    try:
-        quantity = normalize_decimal(quantity)
-    except InvalidDecimalError as exc:
-        return Rejection(exc.reason, f"quantity: {exc}")
+    price = _PRICES.get(price) or _canonical(price, _PRICES, "price")
+    if isinstance(price, Rejection):
+        return price
+    quantity = _QUANTITIES.get(quantity) or _canonical(quantity, _QUANTITIES, "quantity")
+    if isinstance(quantity, Rejection):
+        return quantity
     event_raw = payload.get("E")
     latest_us = ingest_time_us + max_future_us
     if (

@@ -88,11 +88,12 @@ class Pipeline:
         if isinstance(payload, Rejection):
             self.reject(raw, payload)
             return None
+        # The per-trade hot path: positional arguments (keywords cost more).
         result = normalize_payload(
             payload,
-            symbols=self.symbols,
-            ingest_time_us=now_us() if receive_time_us is None else receive_time_us,
-            max_future_us=self.max_future_us,
+            self.symbols,
+            now_us() if receive_time_us is None else receive_time_us,
+            self.max_future_us,
         )
         if isinstance(result, Rejection):
             self.reject(raw, result)
@@ -117,23 +118,14 @@ class Pipeline:
 
     def handle_trade(self, trade: Trade, *, backfill: bool = False) -> Trade | None:
         """Dedup and gap check, then send. Returns the trade if it was sent."""
-        verdict, gap = self.tracker.observe(trade.symbol, trade.trade_id)
-        if verdict is Verdict.DUPLICATE:
-            self.duplicates += 1
-            self.metrics.duplicates.labels(trade.symbol).inc()
-            return None
-        if gap is not None:
-            logger.warning(
-                "gap in %s: trade ids %d..%d missing (%d trades)",
-                gap.symbol,
-                gap.first_id,
-                gap.last_id,
-                gap.size,
-            )
-            self.metrics.gaps_detected.labels(gap.symbol).inc()
-            self.metrics.gap_trades_missing.labels(gap.symbol).inc(gap.size)
-            if self.on_gap is not None:
-                self.on_gap(gap)
+        if not self.tracker.advance(trade.symbol, trade.trade_id):
+            verdict, gap = self.tracker.observe(trade.symbol, trade.trade_id)
+            if verdict is Verdict.DUPLICATE:
+                self.duplicates += 1
+                self.metrics.duplicates.labels(trade.symbol).inc()
+                return None
+            if gap is not None:
+                self._gap(gap)
         headers = self.headers_hook(trade) if self.headers_hook is not None else None
         self.sink.send_trade(trade, headers)
         self.accepted += 1
@@ -146,16 +138,29 @@ class Pipeline:
         accepted[0] += 1
         if backfill:
             self.metrics.trades_backfilled.labels(trade.symbol).inc()
+            return trade
+        lag_s = (trade.ingest_time_us - trade.trade_time_us) / 1e6
+        if lag_s < 0:
+            lag_s = 0.0
+        trace_id = None if headers is None else trace_id_of(headers)
+        if trace_id is None:
+            self._lag[trade.symbol].observe(lag_s)
         else:
-            lag_s = (trade.ingest_time_us - trade.trade_time_us) / 1e6
-            trace_id = trace_id_of(headers) if headers else None
-            if trace_id is None:
-                self._lag[trade.symbol].observe(lag_s if lag_s > 0 else 0.0)
-            else:
-                self._lag[trade.symbol].observe_with_exemplar(
-                    lag_s if lag_s > 0 else 0.0, {"trace_id": trace_id}
-                )
+            self._lag[trade.symbol].observe_with_exemplar(lag_s, {"trace_id": trace_id})
         return trade
+
+    def _gap(self, gap: Gap) -> None:
+        logger.warning(
+            "gap in %s: trade ids %d..%d missing (%d trades)",
+            gap.symbol,
+            gap.first_id,
+            gap.last_id,
+            gap.size,
+        )
+        self.metrics.gaps_detected.labels(gap.symbol).inc()
+        self.metrics.gap_trades_missing.labels(gap.symbol).inc(gap.size)
+        if self.on_gap is not None:
+            self.on_gap(gap)
 
     def reject(self, raw: bytes, rejection: Rejection) -> None:
         self.rejected += 1

@@ -49,6 +49,15 @@ class SequenceTracker:
     def __init__(self) -> None:
         self._state: dict[str, _SymbolState] = {}
 
+    def advance(self, symbol: str, trade_id: int) -> bool:
+        """The common case, cheaply: if ``trade_id`` is the next id of a known symbol, record
+        it and return True. Otherwise change nothing and return False (then :meth:`observe`)."""
+        state = self._state.get(symbol)
+        if state is not None and trade_id == state.last_id + 1:
+            state.last_id = trade_id
+            return True
+        return False
+
     def observe(self, symbol: str, trade_id: int) -> tuple[Verdict, Gap | None]:
         """Decide for one trade; returns the verdict and a newly opened gap, if any."""
         state = self._state.get(symbol)

@@ -45,22 +45,27 @@ def run_synthetic(
         config.seed,
         f", {limit} trades" if limit is not None else "",
     )
-    started = time.monotonic()
-    handle = pipeline.handle_frame
-    monotonic = time.monotonic
-    n = 0
     if limit == 0:
         return 0
-    for event in SyntheticMarket(config):
-        handle(event.payload)
+    handle = pipeline.handle_frame
+    monotonic = time.monotonic
+    started = monotonic()
+    elapsed = 0.0  # wall-clock seconds since start, as last read
+    n = 0
+    for offset_s, _symbol, _trade_id, payload in SyntheticMarket(config).frames():
+        handle(payload)
         n += 1
-        if limit is not None and n >= limit:
+        if n == limit:
             break
-        ahead = event.offset_s - (monotonic() - started)
-        if ahead > 0.001:
-            if stopper.wait(ahead):
+        # Only a trade later than the clock's last reading can be ahead of it: unpaced
+        # (behind), the clock is read once per BATCH trades, with the stop check.
+        if offset_s > elapsed or n % BATCH == 0:
+            elapsed = monotonic() - started
+            ahead = offset_s - elapsed
+            if ahead > 0.001:
+                if stopper.wait(ahead):
+                    break
+            elif stopper.stopped:
                 break
-        elif n % BATCH == 0 and stopper.stopped:
-            break
     sink.poll(0)
     return n

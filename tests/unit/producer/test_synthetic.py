@@ -5,8 +5,16 @@ from __future__ import annotations
 import itertools
 from decimal import Decimal
 
+import numpy as np
+import pytest
+
 from cryptopipe.producer.normalize import normalize_frame
-from cryptopipe.producer.synthetic import SyntheticConfig, SyntheticMarket, spec_for
+from cryptopipe.producer.synthetic import (
+    SyntheticConfig,
+    SyntheticMarket,
+    _SymbolState,
+    spec_for,
+)
 from cryptopipe.producer.trade import Trade
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "XRPUSDT")
@@ -71,3 +79,34 @@ def test_microsecond_time_unit_and_combined_frames() -> None:
     trade = normalize_frame(raw, symbols=None, ingest_time_us=config.start_time_us + 10**9)
     assert isinstance(trade, Trade)
     assert trade.trade_time_us > config.start_time_us
+
+
+def test_frames_are_the_iterated_trades_as_plain_tuples() -> None:
+    config = SyntheticConfig(symbols=SYMBOLS, seed=6, combined=True)
+    frames = list(itertools.islice(SyntheticMarket(config).frames(), 3000))
+    events = list(itertools.islice(SyntheticMarket(config), 3000))
+    assert frames == [tuple(e) for e in events]
+
+
+def test_price_walk_never_goes_below_one_tick() -> None:
+    state = _SymbolState("BTCUSDT", first_trade_id=1)
+    state.ticks = 2
+    path = state.walk(np.array([-1, -1, -1, 0, 1, -1, 1, 1], dtype=np.int64))
+    assert path.tolist() == [1, 1, 1, 1, 2, 1, 2, 3]
+    assert state.ticks == 3
+    assert state.walk(np.array([1, 1], dtype=np.int64)).tolist() == [4, 5]
+
+
+def test_ids_stay_contiguous_across_chunks_and_symbols() -> None:
+    config = SyntheticConfig(symbols=SYMBOLS, seed=8, first_trade_id=7)
+    seen: dict[str, list[int]] = {}
+    for _, symbol, trade_id, _ in itertools.islice(SyntheticMarket(config).frames(), 10_000):
+        seen.setdefault(symbol, []).append(trade_id)
+    assert sorted(seen) == sorted(SYMBOLS)
+    for ids in seen.values():
+        assert ids == list(range(7, 7 + len(ids)))
+
+
+def test_negative_seed_is_refused() -> None:
+    with pytest.raises(ValueError, match="seed"):
+        SyntheticConfig(symbols=SYMBOLS, seed=-1)
