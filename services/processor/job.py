@@ -14,25 +14,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.trace import Tracer
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as sf
 
-from cryptopipe.dlq import DlqReason
-from cryptopipe.processor import trade_spans, transform
+from cryptopipe.processor import summary, trade_spans, transform
 from cryptopipe.processor.batch import (
     BatchCounts,
     BatchResult,
-    LateTrade,
     RejectedRow,
     merged_symbol_ranges,
 )
-from cryptopipe.processor.candles import PartialCandle, rollup
 from cryptopipe.processor.dlq_publisher import DlqPublisher
 from cryptopipe.processor.intervals import rollup_plan
 from cryptopipe.processor.listener import MetricsListener
 from cryptopipe.processor.metrics import ProcessorMetrics
-from cryptopipe.processor.ranges import Range
 from cryptopipe.processor.settings import ProcessorSettings
 from cryptopipe.processor.sink import MySqlSink, StoredState
 from cryptopipe.processor.spark_session import build_spark, kafka_source_options
@@ -90,7 +85,7 @@ class BatchProcessor:
         self._query_id: str | None = None
         self._ready = threading.Event()
         self._transform: transform.BatchTransform | None = None  # built on the first batch
-        self._candles: transform.CandleAggregation | None = None
+        self._summarize: transform.BatchSummary | None = None
         self.last_result: BatchResult | None = None
         self.history: deque[BatchStats] = deque(maxlen=HISTORY_LIMIT)
 
@@ -115,28 +110,25 @@ class BatchProcessor:
             self._transform = transform.BatchTransform(
                 self._s.max_message_bytes, self._s.symbol_list(), self._s.watermark_delay_us
             )
-            self._candles = transform.CandleAggregation(self._direct)
+            self._summarize = transform.BatchSummary(self._direct)
         classified = self._transform.classify(
             df.sparkSession,
             self._transform.parse(df),
             state.watermarks,
             state.symbol_ranges,
-        ).persist(StorageLevel.MEMORY_AND_DISK)
+        )
         laps.lap("plan")
-        try:
-            result, buckets, traced = self._compute(classified, state, query_id, batch_id, laps)
-            self._publish_rejected(result.rejected)
-            laps.lap("dlq")
-            t0 = time.monotonic()
-            commit_start_ns = time.time_ns()
-            with self._metrics.sink_latency.time():
-                applied = self._sink.commit(result)
-            commit_ns = time.time_ns()
-            commit_s = commit_ns / 1e9
-            sink_s = time.monotonic() - t0
-            laps.lap("sink")
-        finally:
-            classified.unpersist()
+        result, buckets, traced = self._compute(classified, state, query_id, batch_id, laps)
+        self._publish_rejected(result.rejected)
+        laps.lap("dlq")
+        t0 = time.monotonic()
+        commit_start_ns = time.time_ns()
+        with self._metrics.sink_latency.time():
+            applied = self._sink.commit(result)
+        commit_ns = time.time_ns()
+        commit_s = commit_ns / 1e9
+        sink_s = time.monotonic() - t0
+        laps.lap("sink")
         if not applied:
             self._metrics.batches_skipped.inc()
             return
@@ -154,7 +146,7 @@ class BatchProcessor:
                 commit_start_ns=commit_start_ns,
             )
             for trade, trace_id in emitted:
-                if trade.status == transform.STATUS_ACCEPTED and trade.trade_time_us is not None:
+                if trade.status == summary.STATUS_ACCEPTED and trade.trade_time_us is not None:
                     self._metrics.e2e_latency.exemplar(
                         commit_s - trade.trade_time_us / 1e6, trace_id
                     )
@@ -194,145 +186,48 @@ class BatchProcessor:
         batch_id: int,
         laps: Laps,
     ) -> tuple[BatchResult, list[tuple[int, int]], list[trade_spans.TracedTrade]]:
-        by_status: dict[str, int] = {}
-        symbol_max: dict[str, int] = {}
-        per_bucket: dict[int, int] = {}
-        span: dict[str, tuple[int, int, int]] = {}  # accepted ids per symbol: min, max, count
-        n_traced = 0
-        bucket = transform.latency_bucket(time.time_ns() // 1000)
-        for row in (
-            classified.groupBy("symbol", "status", bucket.alias("bucket"))
-            .agg(
-                sf.count(sf.lit(1)).alias("n"),
-                sf.max("trade_time_us").alias("t"),
-                sf.min("trade_id").alias("lo"),
-                sf.max("trade_id").alias("hi"),
-                sf.count(transform.TRACEPARENT).alias("traced"),
-            )
-            .collect()
-        ):
-            status, n = str(row["status"]), int(row["n"])
-            n_traced += int(row["traced"])
-            by_status[status] = by_status.get(status, 0) + n
-            if status == transform.STATUS_ACCEPTED:
-                lo, hi, cnt = span.get(row["symbol"], (int(row["lo"]), int(row["hi"]), 0))
-                span[row["symbol"]] = (min(lo, int(row["lo"])), max(hi, int(row["hi"])), cnt + n)
-            if status != transform.STATUS_REJECTED:
-                sym, t = str(row["symbol"]), int(row["t"])
-                symbol_max[sym] = max(symbol_max.get(sym, t), t)
-            if row["bucket"] is not None:
-                per_bucket[int(row["bucket"])] = per_bucket.get(int(row["bucket"]), 0) + n
-        buckets = sorted(per_bucket.items())
-        laps.lap("parse+classify")
-        accepted = classified.filter(sf.col("status") == transform.STATUS_ACCEPTED)
-        assert self._candles is not None
-        candles: list[PartialCandle] = []
-        new_ranges: dict[str, list[Range]] = {}
-        if by_status.get(transform.STATUS_ACCEPTED):
-            candles = [
-                PartialCandle(**row.asDict()) for row in self._candles.apply(accepted).collect()
-            ]
-            finest = [c for c in candles if c.bar_interval == self._direct[0].label]
-            for interval in self._rolled:
-                candles += rollup(finest, interval.label, interval.micros)
-            laps.lap("candles")
-            if all(hi - lo + 1 == n for lo, hi, n in span.values()):
-                # the usual case: each symbol's new ids are one run (they are distinct)
-                new_ranges = {sym: [(lo, hi)] for sym, (lo, hi, _) in span.items()}
-            else:
-                for row in transform.new_id_ranges(accepted).collect():
-                    new_ranges.setdefault(row["symbol"], []).append(
-                        (int(row["lo"]), int(row["hi"]))
-                    )
+        assert self._summarize is not None
+        groups = self._summarize.apply(classified, time.time_ns() // 1000).collect()
+        laps.lap("summary")
+        s = summary.fold([g.asDict() for g in groups], self._direct, self._rolled)
+        laps.lap("fold")
+        new_ranges = s.new_ranges
+        if new_ranges is None:
+            # some symbol's new ids have holes: ranges from the rows (the batch is recomputed)
+            new_ranges = {}
+            accepted = classified.filter(sf.col("status") == summary.STATUS_ACCEPTED)
+            for row in transform.new_id_ranges(accepted).collect():
+                new_ranges.setdefault(row["symbol"], []).append((int(row["lo"]), int(row["hi"])))
             laps.lap("ranges")
-        late: list[LateTrade] = []
-        rejected: list[RejectedRow] = []
-        if by_status.get(transform.STATUS_LATE) or by_status.get(transform.STATUS_REJECTED):
-            for r in classified.filter(
-                sf.col("status").isin(transform.STATUS_LATE, transform.STATUS_REJECTED)
-            ).collect():
-                if r["status"] == transform.STATUS_REJECTED:
-                    rejected.append(
-                        RejectedRow(
-                            topic=r["topic"],
-                            partition=int(r["partition"]),
-                            offset=int(r["offset"]),
-                            reason=DlqReason(r["reason"]),
-                            detail=str(r["detail"] or ""),
-                            raw=None if r["raw"] is None else bytes(r["raw"]),
-                        )
-                    )
-                else:
-                    late.append(
-                        LateTrade(
-                            symbol=r["symbol"],
-                            trade_id=int(r["trade_id"]),
-                            price=r["price"],
-                            quantity=r["quantity"],
-                            trade_time_us=int(r["trade_time_us"]),
-                            is_buyer_maker=bool(r["is_buyer_maker"]),
-                            watermark_us=int(r["watermark_us"]),
-                            topic=r["topic"],
-                            partition=int(r["partition"]),
-                            offset=int(r["offset"]),
-                        )
-                    )
-            laps.lap("late+rejected")
-        traced: list[trade_spans.TracedTrade] = []
-        if n_traced:
-            traced = [
-                trade_spans.TracedTrade(
-                    traceparent=str(r[transform.TRACEPARENT]),
-                    symbol=r["symbol"],
-                    trade_id=None if r["trade_id"] is None else int(r["trade_id"]),
-                    status=str(r["status"]),
-                    trade_time_us=None if r["trade_time_us"] is None else int(r["trade_time_us"]),
-                    partition=None if r["partition"] is None else int(r["partition"]),
-                    offset=None if r["offset"] is None else int(r["offset"]),
-                )
-                for r in classified.filter(sf.col(transform.TRACEPARENT).isNotNull())
-                .select(
-                    transform.TRACEPARENT,
-                    "symbol",
-                    "trade_id",
-                    "status",
-                    "trade_time_us",
-                    "partition",
-                    "offset",
-                )
-                .limit(trade_spans.MAX_TRACED_PER_BATCH)
-                .collect()
-            ]
-            laps.lap("traced")
         counts = BatchCounts(
-            input_rows=sum(by_status.values()),
-            accepted=by_status.get(transform.STATUS_ACCEPTED, 0),
-            duplicates=by_status.get(transform.STATUS_DUPLICATE, 0),
-            late=by_status.get(transform.STATUS_LATE, 0),
-            rejected=by_status.get(transform.STATUS_REJECTED, 0),
+            input_rows=sum(s.by_status.values()),
+            accepted=s.by_status.get(summary.STATUS_ACCEPTED, 0),
+            duplicates=s.by_status.get(summary.STATUS_DUPLICATE, 0),
+            late=s.by_status.get(summary.STATUS_LATE, 0),
+            rejected=s.by_status.get(summary.STATUS_REJECTED, 0),
         )
         result = BatchResult(
             query_id=query_id,
             batch_id=batch_id,
             topic=self._s.topic_trades,
             counts=counts,
-            candles=candles,
-            symbol_max_time_us=symbol_max,
+            candles=s.candles,
+            symbol_max_time_us=s.symbol_max_time_us,
             symbol_ranges=merged_symbol_ranges(state.symbol_ranges, new_ranges),
-            late=late,
-            rejected=sorted(rejected, key=lambda x: (x.partition, x.offset)),
+            late=s.late,
+            rejected=s.rejected,
         )
         self._metrics.state_rows.labels("processor_trade_id_ranges").set(
             sum(len(v) for v in {**state.symbol_ranges, **result.symbol_ranges}.values())
         )
         marks = {**state.watermarks}
-        for sym, t in symbol_max.items():
+        for sym, t in s.symbol_max_time_us.items():
             marks[sym] = max(marks.get(sym, t), t)
         self._metrics.state_rows.labels("processor_symbol_watermarks").set(len(marks))
         if marks:
             oldest = min(marks.values()) - self._s.watermark_delay_us
             self._metrics.watermark_delay.set(max(0.0, time.time() - oldest / 1e6))
-        return result, buckets, traced
+        return result, s.latency_buckets, s.traced
 
     def _publish_rejected(self, rows: list[RejectedRow]) -> None:
         if not rows or self._dlq is None:

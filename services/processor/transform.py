@@ -23,6 +23,13 @@ from pyspark.sql import functions as sf
 from cryptopipe.dlq import DlqReason
 from cryptopipe.processor.intervals import Interval
 from cryptopipe.processor.ranges import Range
+from cryptopipe.processor.summary import (
+    STATUS_ACCEPTED,
+    STATUS_DUPLICATE,
+    STATUS_LATE,
+    STATUS_REJECTED,
+    window_key,
+)
 
 PRICE_TYPE = "DECIMAL(20,8)"
 # up to 12 integer and 8 fractional digits (DECIMAL(20,8)); more trailing zeros are harmless
@@ -34,10 +41,6 @@ MAX_TIME_US = 4_102_444_800_000_000
 # "no trade seen yet": valid trade times are >= MIN_TIME_US, so nothing is late against it
 NO_TRADE_YET = 0
 
-STATUS_ACCEPTED = "accepted"
-STATUS_DUPLICATE = "duplicate"
-STATUS_LATE = "late"
-STATUS_REJECTED = "rejected"
 TRACEPARENT = "traceparent"
 
 REQUIRED_FIELDS = (
@@ -63,9 +66,16 @@ def trade_schema() -> str:
     )
 
 
-def _parse_columns(max_message_bytes: int, symbols: list[str]) -> tuple[list[Column], list[Column]]:
-    """The two projections of :meth:`BatchTransform.parse`: Kafka rows -> one row per message
+def _parse_columns(
+    max_message_bytes: int, symbols: list[str]
+) -> tuple[list[Column], list[Column], list[Column], list[Column]]:
+    """The projections of :meth:`BatchTransform.parse`: Kafka rows -> one row per message
     with the typed trade fields and ``reason``/``detail`` (both null for a valid trade).
+
+    1. the JSON parsed once; 2. each typed field and check computed once (the optimizer does
+    not merge a projection into the next when that would repeat a costly expression);
+    3. whether any rule fires; 4. ``reason`` and ``detail``: a valid trade costs one boolean
+    test, the chain of rules (and the building of ``detail`` strings) runs for invalid ones.
 
     Built once per query: building a Column costs a py4j round trip, which a busy driver would
     otherwise pay per batch."""
@@ -74,33 +84,58 @@ def _parse_columns(max_message_bytes: int, symbols: list[str]) -> tuple[list[Col
         trade_schema(),
         {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"},
     )
-    traceparent = sf.try_element_at(
-        sf.filter("headers", lambda h: h["key"] == sf.lit(TRACEPARENT)), sf.lit(1)
-    )["value"].cast("string")
+    # W3C trace context of the few trades the producer sampled (null for the rest); the
+    # header lookup is interpreted (a lambda), so only messages with headers pay for it
+    traceparent = sf.when(
+        sf.size("headers") > 0,
+        sf.try_element_at(
+            sf.filter("headers", lambda h: h["key"] == sf.lit(TRACEPARENT)), sf.lit(1)
+        )["value"].cast("string"),
+    )
+    size = sf.length("value")
     stage1 = [
         sf.col("topic"),
         sf.col("partition"),
         sf.col("offset"),
         sf.col("value"),
-        sf.when(sf.length("value") <= max_message_bytes, t).alias("t"),
-        # W3C trace context of the few trades the producer sampled (null for the rest)
+        size.alias("size"),
+        sf.when(size <= max_message_bytes, t).alias("t"),
         traceparent.alias("traceparent"),
     ]
     fields = {name: sf.col(f"t.{name}") for name in REQUIRED_FIELDS}
-    all_null = sf.lit(True)
-    for col in fields.values():
-        all_null = all_null & col.isNull()
-    missing = sf.concat_ws(
-        ",", *[sf.when(col.isNull(), sf.lit(name)) for name, col in fields.items()]
-    )
-    price_ok = fields["price"].rlike(DECIMAL_PATTERN)
-    qty_ok = fields["quantity"].rlike(DECIMAL_PATTERN)
-    price = sf.expr(f"try_cast(t.price AS {PRICE_TYPE})")
-    qty = sf.expr(f"try_cast(t.quantity AS {PRICE_TYPE})")
     symbol_ok = fields["symbol"].rlike(SYMBOL_PATTERN)
     if symbols:
         symbol_ok = symbol_ok & fields["symbol"].isin(*symbols)
-    time_ok = fields["trade_time_us"].between(MIN_TIME_US, MAX_TIME_US)
+
+    def exact(text: Column) -> Column:
+        # null unless the string is a DECIMAL(20,8) as it stands (a cast would round)
+        return sf.when(text.rlike(DECIMAL_PATTERN), text.try_cast(PRICE_TYPE))
+
+    any_null = sf.lit(False)
+    all_null = sf.lit(True)
+    for col in fields.values():
+        any_null = any_null | col.isNull()
+        all_null = all_null & col.isNull()
+    stage2 = [
+        sf.col("topic"),
+        sf.col("partition"),
+        sf.col("offset"),
+        sf.col("value"),
+        sf.col("size"),
+        sf.col("t").isNull().alias("no_json"),
+        sf.col("t._corrupt").isNotNull().alias("corrupt"),
+        all_null.alias("all_null"),
+        any_null.alias("any_null"),
+        *[col.alias(f"t_{name}") for name, col in fields.items()],
+        symbol_ok.alias("symbol_ok"),
+        exact(fields["price"]).alias("price"),
+        exact(fields["quantity"]).alias("quantity"),
+        sf.col("traceparent"),
+    ]
+    f = {name: sf.col(f"t_{name}") for name in REQUIRED_FIELDS}
+    price, qty = sf.col("price"), sf.col("quantity")
+    time_ok = f["trade_time_us"].between(MIN_TIME_US, MAX_TIME_US)
+    missing = sf.concat_ws(",", *[sf.when(col.isNull(), sf.lit(name)) for name, col in f.items()])
 
     def rule(cond: Column, reason: DlqReason, detail: Column) -> tuple[Column, str, Column]:
         return cond, reason.value, detail
@@ -108,42 +143,44 @@ def _parse_columns(max_message_bytes: int, symbols: list[str]) -> tuple[list[Col
     rules = [
         rule(sf.col("value").isNull(), DlqReason.NOT_JSON, sf.lit("empty message value")),
         rule(
-            sf.length("value") > max_message_bytes,
+            sf.col("size") > max_message_bytes,
             DlqReason.OVERSIZED,
-            sf.concat(
-                sf.lit("value of "), sf.length("value"), sf.lit(f" bytes > {max_message_bytes}")
-            ),
+            sf.concat(sf.lit("value of "), sf.col("size"), sf.lit(f" bytes > {max_message_bytes}")),
         ),
         rule(
-            sf.col("t").isNull() | (sf.col("t._corrupt").isNotNull() & all_null),
+            sf.col("no_json") | (sf.col("corrupt") & sf.col("all_null")),
             DlqReason.NOT_JSON,
             sf.lit("value is not a JSON object"),
         ),
         rule(
-            sf.col("t._corrupt").isNotNull(),
+            sf.col("corrupt"),
             DlqReason.WRONG_TYPE,
             sf.concat(sf.lit("wrong type in field(s): "), missing),
         ),
-        rule(missing != "", DlqReason.MISSING_FIELD, sf.concat(sf.lit("missing: "), missing)),
+        rule(sf.col("any_null"), DlqReason.MISSING_FIELD, sf.concat(sf.lit("missing: "), missing)),
         rule(
-            fields["v"] != 1,
+            f["v"] != 1,
             DlqReason.SCHEMA_VERSION,
-            sf.concat(sf.lit("schema version "), fields["v"].cast("string"), sf.lit(" is not 1")),
+            sf.concat(sf.lit("schema version "), f["v"].cast("string"), sf.lit(" is not 1")),
         ),
         rule(
-            fields["exchange"] != "binance",
+            f["exchange"] != "binance",
             DlqReason.UNSUPPORTED_EVENT,
-            sf.concat(sf.lit("exchange "), fields["exchange"], sf.lit(" is not binance")),
+            sf.concat(sf.lit("exchange "), f["exchange"], sf.lit(" is not binance")),
         ),
-        rule(~symbol_ok, DlqReason.UNKNOWN_SYMBOL, sf.concat(sf.lit("symbol "), fields["symbol"])),
         rule(
-            ~(price_ok & qty_ok) | price.isNull() | qty.isNull(),
+            ~sf.col("symbol_ok"),
+            DlqReason.UNKNOWN_SYMBOL,
+            sf.concat(sf.lit("symbol "), f["symbol"]),
+        ),
+        rule(
+            price.isNull() | qty.isNull(),
             DlqReason.BAD_DECIMAL,
             sf.concat(
                 sf.lit("price/quantity not DECIMAL(20,8): "),
-                fields["price"],
+                f["price"],
                 sf.lit(" / "),
-                fields["quantity"],
+                f["quantity"],
             ),
         ),
         rule(
@@ -151,47 +188,68 @@ def _parse_columns(max_message_bytes: int, symbols: list[str]) -> tuple[list[Col
             DlqReason.NON_POSITIVE,
             sf.concat(
                 sf.lit("price/quantity must be > 0: "),
-                fields["price"],
+                f["price"],
                 sf.lit(" / "),
-                fields["quantity"],
+                f["quantity"],
             ),
         ),
         rule(
-            fields["trade_id"] < 0,
+            f["trade_id"] < 0,
             DlqReason.NON_POSITIVE,
-            sf.concat(sf.lit("trade_id must be >= 0: "), fields["trade_id"].cast("string")),
+            sf.concat(sf.lit("trade_id must be >= 0: "), f["trade_id"].cast("string")),
         ),
         rule(
             ~time_ok,
             DlqReason.BAD_TIME,
-            sf.concat(
-                sf.lit("trade_time_us out of range: "), fields["trade_time_us"].cast("string")
-            ),
+            sf.concat(sf.lit("trade_time_us out of range: "), f["trade_time_us"].cast("string")),
         ),
     ]
+    # a rule fires when its condition is TRUE (null is not), as in a CASE WHEN
+    fires = sf.lit(False)
+    for cond, _name, _text in rules:
+        fires = fires | sf.coalesce(cond, sf.lit(False))
     reason: Column = sf.lit(None).cast("string")
     detail: Column = sf.lit(None).cast("string")
     for cond, name, text in reversed(rules):
         reason = sf.when(cond, sf.lit(name)).otherwise(reason)
         detail = sf.when(cond, text).otherwise(detail)
-    stage2 = [
+    invalid = sf.col("invalid")
+    stage3 = [
         sf.col("topic"),
         sf.col("partition"),
         sf.col("offset"),
         # the raw bytes are kept for rejected rows only (they go to the DLQ as they came)
-        sf.when(reason.isNotNull(), sf.col("value")).alias("raw"),
-        fields["symbol"].alias("symbol"),
-        fields["trade_id"].alias("trade_id"),
+        sf.when(invalid, sf.col("value")).alias("raw"),
+        f["symbol"].alias("symbol"),
+        f["trade_id"].alias("trade_id"),
         price.alias("price"),
         qty.alias("quantity"),
-        fields["trade_time_us"].alias("trade_time_us"),
-        fields["is_buyer_maker"].alias("is_buyer_maker"),
-        reason.alias("reason"),
-        detail.alias("detail"),
+        f["trade_time_us"].alias("trade_time_us"),
+        f["is_buyer_maker"].alias("is_buyer_maker"),
+        sf.when(invalid, reason).alias("reason"),
+        sf.when(invalid, detail).alias("detail"),
         sf.col("traceparent"),
     ]
-    return stage1, stage2
+    return stage1, stage2, [sf.col("*"), fires.alias("invalid")], stage3
 
+
+# what :meth:`BatchTransform.classify` returns (plus ``status``)
+CLASSIFIED_COLUMNS = (
+    "topic",
+    "partition",
+    "offset",
+    "raw",
+    "symbol",
+    "trade_id",
+    "price",
+    "quantity",
+    "trade_time_us",
+    "is_buyer_maker",
+    "reason",
+    "detail",
+    "watermark_us",
+    TRACEPARENT,
+)
 
 # up to this many stored id ranges are checked with one SQL expression, more with a join
 MAX_INLINE_RANGES = 512
@@ -201,23 +259,54 @@ def _sql_str(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+# Per-batch values (stored state, the clock) enter the plan as map literals: Spark's generated
+# code reads a map literal from a referenced object, while it inlines a number literal into the
+# Java source. The stages then have the same code in every batch, so Spark compiles them once
+# and the JIT keeps their machine code (a new literal would mean both again, each batch).
+
+
+def _map_literal(pairs: list[tuple[str, str]], sql_type: str) -> str:
+    """SQL of a MAP literal (typed, also when empty)."""
+    if not pairs:
+        return f"CAST(map() AS {sql_type})"
+    return "map(" + ", ".join(f"{k}, {v}" for k, v in pairs) + ")"
+
+
 def _watermark_lookup(stored: dict[str, int]) -> Column:
     """Stored newest trade time of the row's symbol (or "none yet"), as one SQL expression."""
-    if not stored:
-        return sf.lit(NO_TRADE_YET).cast("bigint")
-    pairs = ", ".join(f"{_sql_str(sym)}, {int(t)}L" for sym, t in sorted(stored.items()))
-    return sf.expr(f"coalesce(try_element_at(map({pairs}), symbol), {NO_TRADE_YET}L)")
+    pairs = [(_sql_str(sym), f"{int(t)}L") for sym, t in sorted(stored.items())]
+    marks = _map_literal(pairs, "MAP<STRING, BIGINT>")
+    return sf.expr(f"coalesce(try_element_at({marks}, symbol), {NO_TRADE_YET}L)")
 
 
 def _counted_inline(stored: dict[str, list[Range]]) -> Column:
-    """Is (symbol, trade_id) in the stored ranges? One CASE expression."""
-    if not stored:
-        return sf.lit(False)
-    branches = []
-    for sym, rs in sorted(stored.items()):
-        test = " OR ".join(f"trade_id BETWEEN {int(lo)} AND {int(hi)}" for lo, hi in rs)
-        branches.append(f"WHEN {_sql_str(sym)} THEN ({test})")
-    return sf.expr(f"coalesce(CASE symbol {' '.join(branches)} ELSE false END, false)")
+    """Is (symbol, trade_id) in the stored ranges? A quick test against the span of the
+    symbol's ranges (a new trade is above it), then a look through its ranges."""
+    items = sorted((sym, rs) for sym, rs in stored.items() if rs)
+    lows = _map_literal(
+        [(_sql_str(sym), f"{int(rs[0][0])}L") for sym, rs in items], "MAP<STRING, BIGINT>"
+    )
+    highs = _map_literal(
+        [(_sql_str(sym), f"{int(rs[-1][1])}L") for sym, rs in items], "MAP<STRING, BIGINT>"
+    )
+    lists = _map_literal(
+        [
+            (
+                _sql_str(sym),
+                "array("
+                + ", ".join(f"named_struct('lo', {int(lo)}L, 'hi', {int(hi)}L)" for lo, hi in rs)
+                + ")",
+            )
+            for sym, rs in items
+        ],
+        "MAP<STRING, ARRAY<STRUCT<lo: BIGINT, hi: BIGINT>>>",
+    )
+    return sf.expr(
+        f"coalesce(trade_id BETWEEN try_element_at({lows}, symbol) "
+        f"AND try_element_at({highs}, symbol), false) "
+        f"AND coalesce(exists(try_element_at({lists}, symbol), "
+        "r -> trade_id BETWEEN r.lo AND r.hi), false)"
+    )
 
 
 class BatchTransform:
@@ -228,7 +317,7 @@ class BatchTransform:
     """
 
     def __init__(self, max_message_bytes: int, symbols: list[str], watermark_delay_us: int) -> None:
-        self._stage1, self._stage2 = _parse_columns(max_message_bytes, symbols)
+        self._stages = _parse_columns(max_message_bytes, symbols)
         self._delay = sf.lit(watermark_delay_us)
         valid = sf.col("reason").isNull()
         self._valid = valid
@@ -241,35 +330,12 @@ class BatchTransform:
         by_trade = Window.partitionBy("symbol", "trade_id", "reason").orderBy("partition", "offset")
         self._newest = sf.max(sf.when(valid, sf.col("trade_time_us"))).over(by_arrival)
         self._delivery = sf.row_number().over(by_trade).alias("delivery")
-        exceptional = sf.col("status").isin(STATUS_LATE, STATUS_REJECTED)
-
-        def only_exceptional(name: str, also: Column | None = None) -> Column:
-            # kept for late/rejected rows only: the batch is cached, and caching columns that
-            # are null for the usual row costs far less (measured ~25% of a batch)
-            keep = exceptional if also is None else exceptional | also
-            return sf.when(keep, sf.col(name)).alias(name)
-
-        traced = sf.col(TRACEPARENT).isNotNull()  # their spans name partition and offset
-        self._final = [
-            only_exceptional("topic"),
-            only_exceptional("partition", traced),
-            only_exceptional("offset", traced),
-            only_exceptional("raw"),
-            sf.col("symbol"),
-            sf.col("trade_id"),
-            sf.col("price"),
-            sf.col("quantity"),
-            sf.col("trade_time_us"),
-            sf.col("is_buyer_maker"),
-            only_exceptional("reason"),
-            only_exceptional("detail"),
-            only_exceptional("watermark_us"),
-            sf.col("status"),
-            sf.col("traceparent"),
-        ]
 
     def parse(self, raw: DataFrame) -> DataFrame:
-        return raw.select(*self._stage1).select(*self._stage2)
+        df = raw
+        for stage in self._stages:
+            df = df.select(*stage)
+        return df
 
     def classify(
         self,
@@ -302,101 +368,36 @@ class BatchTransform:
             .when(sf.col("trade_time_us") < sf.col("watermark_us"), sf.lit(STATUS_LATE))
             .otherwise(sf.lit(STATUS_ACCEPTED))
         )
-        return df.select("*", status.alias("status")).select(*self._final)
+        return df.select(*CLASSIFIED_COLUMNS, status.alias("status"))
 
 
-# (trade time, trade id) packed into one DECIMAL(38,0): time * 10^19 + id. Ids are >= 0 and
-# < 2^63 < 10^19, so the order of the packed key is the order of the pair. A decimal (unlike a
-# struct) fits Spark's hash aggregation buffer, which keeps min_by/max_by fast.
-RANK_SHIFT = 10**19
-RANK_TYPE = "DECIMAL(38,0)"
+# (trade time, trade id) packed into one BIGINT, the rank that orders a group's trades for
+# open (min) and close (max): a long (unlike a struct or a DECIMAL(38,0)) makes min_by/max_by
+# plain long comparisons in the hash aggregation buffer. The low TIME_BITS of the time and the
+# low ID_BITS of the id are packed; their high parts are group keys, so within a group the
+# order of the packed rank is the order of (time, id). 26 + 37 = 63 bits: a positive long.
+TIME_BITS = 26  # 67 s of µs: a window of 1 s to 1 min rarely straddles two
+ID_BITS = 37
 
 
-def _shift() -> Column:
-    return sf.expr(f"CAST('{RANK_SHIFT}' AS {RANK_TYPE})")
+def _low_bits(name: str, bits: int) -> Column:
+    return sf.col(name).bitwiseAND(sf.lit((1 << bits) - 1))
 
 
-def _rank_key() -> Column:
-    shift = _shift()
-    return (
-        sf.col("trade_time_us").cast(RANK_TYPE) * shift + sf.col("trade_id").cast(RANK_TYPE)
-    ).cast(RANK_TYPE)
+def _rank() -> Column:
+    return sf.shiftleft(_low_bits("trade_time_us", TIME_BITS), ID_BITS).bitwiseOR(
+        _low_bits("trade_id", ID_BITS)
+    )
 
 
-def _rank_time(name: str) -> Column:
-    return sf.expr(f"CAST({name} DIV CAST('{RANK_SHIFT}' AS {RANK_TYPE}) AS BIGINT)")
+def _rank_time(rank: str) -> Column:
+    return sf.shiftleft(sf.col("time_hi"), TIME_BITS).bitwiseOR(
+        sf.shiftright(sf.col(rank), ID_BITS)
+    )
 
 
-def _rank_id(name: str) -> Column:
-    return sf.expr(f"CAST({name} % CAST('{RANK_SHIFT}' AS {RANK_TYPE}) AS BIGINT)")
-
-
-class CandleAggregation:
-    """Partial candles per (symbol, interval, window); Columns built once per query."""
-
-    def __init__(self, intervals: list[Interval]) -> None:
-        self._ranked = [
-            sf.col("symbol"),
-            sf.col("price"),
-            sf.col("quantity"),
-            sf.col("trade_time_us"),
-            sf.col("is_buyer_maker"),
-            _rank_key().alias("rank"),
-        ]
-        self._per_interval: list[tuple[Column, list[Column], list[Column]]] = []
-        for interval in intervals:
-            size = interval.micros
-            # integer arithmetic only: floor to the window start
-            start = (
-                sf.col("trade_time_us") - sf.pmod(sf.col("trade_time_us"), sf.lit(size))
-            ).alias("window_start_us")
-            aggs = [
-                sf.min("rank").alias("first_rank"),
-                sf.max("rank").alias("last_rank"),
-                sf.min_by("price", "rank").alias("open"),
-                sf.max_by("price", "rank").alias("close"),
-                sf.max("price").alias("high"),
-                sf.min("price").alias("low"),
-                sf.sum("quantity").alias("volume"),
-                sf.sum(sf.col("price") * sf.col("quantity")).alias("quote_volume"),
-                sf.count(sf.lit(1)).alias("trade_count"),
-                sf.sum(
-                    sf.when(~sf.col("is_buyer_maker"), sf.col("quantity")).otherwise(sf.lit(0))
-                ).alias("taker_buy_volume"),
-            ]
-            final = [
-                sf.col("symbol"),
-                sf.lit(interval.label).alias("bar_interval"),
-                sf.col("window_start_us"),
-                (sf.col("window_start_us") + sf.lit(size)).alias("window_end_us"),
-                sf.col("open"),
-                sf.col("high"),
-                sf.col("low"),
-                sf.col("close"),
-                sf.col("volume"),
-                sf.col("quote_volume"),
-                sf.col("trade_count"),
-                sf.col("taker_buy_volume"),
-                _rank_id("first_rank").alias("first_trade_id"),
-                _rank_id("last_rank").alias("last_trade_id"),
-                _rank_time("first_rank").alias("open_trade_time_us"),
-                _rank_time("last_rank").alias("close_trade_time_us"),
-            ]
-            self._per_interval.append((start, aggs, final))
-
-    def apply(self, accepted: DataFrame) -> DataFrame:
-        ranked = accepted.select(*self._ranked)
-        out: DataFrame | None = None
-        for start, aggs, final in self._per_interval:
-            agg = (
-                ranked.select("*", start)
-                .groupBy("symbol", "window_start_us")
-                .agg(*aggs)
-                .select(*final)
-            )
-            out = agg if out is None else out.unionByName(agg)
-        assert out is not None
-        return out
+def _rank_id(rank: str) -> Column:
+    return sf.shiftleft(sf.col("id_hi"), ID_BITS).bitwiseOR(_low_bits(rank, ID_BITS))
 
 
 def new_id_ranges(accepted: DataFrame) -> DataFrame:
@@ -416,7 +417,9 @@ def latency_bucket(now_us: int) -> Column:
     """Trade time rounded for the end-to-end latency histogram: the middle of a 10 ms bucket
     for trades of the last minute, of 1 s up to an hour old, of 1 min beyond (a catch-up batch
     of hours of backlog stays a few thousand groups). Null for rows that are not accepted."""
-    age = sf.lit(now_us) - sf.col("trade_time_us")
+    # the clock of accepted rows, from a map literal (see _map_literal): null for the others
+    now = sf.expr(f"try_element_at(map('{STATUS_ACCEPTED}', {int(now_us)}L), status)")
+    age = now - sf.col("trade_time_us")
     res = (
         sf.when(age < 60_000_000, sf.lit(10_000))
         .when(age < 3_600_000_000, sf.lit(1_000_000))
@@ -424,4 +427,100 @@ def latency_bucket(now_us: int) -> Column:
         .cast("bigint")
     )
     bucket = sf.col("trade_time_us") - sf.pmod(sf.col("trade_time_us"), res) + sf.shiftright(res, 1)
-    return sf.when(sf.col("status") == STATUS_ACCEPTED, bucket)
+    return sf.when(now.isNotNull(), bucket)
+
+
+# the fields of a late, rejected or traced row that the driver needs one by one
+ROW_FIELDS = (
+    "topic",
+    "partition",
+    "offset",
+    "raw",
+    "reason",
+    "detail",
+    "watermark_us",
+    TRACEPARENT,
+    "trade_id",
+    "price",
+    "quantity",
+    "trade_time_us",
+    "is_buyer_maker",
+)
+
+
+class BatchSummary:
+    """A classified batch -> everything the driver needs, as ONE hash aggregation (one job).
+
+    Groups are (symbol, status, the window of every directly aggregated interval, the high
+    bits of trade time and id, latency bucket, row): a group of accepted trades is a partial
+    candle of each of those windows (exact DECIMAL sums, open/close by the packed rank) and a
+    set of distinct trade ids (its ``lo``, ``hi`` and count); ``row`` is null except for late,
+    rejected and traced messages, which thus come back one per group with their own fields.
+    Windows and high bits are null for every status but accepted, so those form few groups.
+    """
+
+    def __init__(self, direct: list[Interval]) -> None:
+        accepted = sf.col("status") == STATUS_ACCEPTED
+        self._windows = [
+            sf.when(
+                accepted,
+                sf.col("trade_time_us") - sf.pmod(sf.col("trade_time_us"), sf.lit(i.micros)),
+            ).alias(window_key(i))
+            for i in direct
+        ] + [
+            sf.when(accepted, sf.shiftright("trade_time_us", TIME_BITS)).alias("time_hi"),
+            sf.when(accepted, sf.shiftright("trade_id", ID_BITS)).alias("id_hi"),
+        ]
+        one_by_one = (
+            sf.col("status").isin(STATUS_LATE, STATUS_REJECTED) | sf.col(TRACEPARENT).isNotNull()
+        )
+        self._row = sf.when(one_by_one, sf.struct(*[sf.col(f) for f in ROW_FIELDS])).alias("row")
+        self._aggs = [
+            sf.count(sf.lit(1)).alias("n"),
+            sf.max("trade_time_us").alias("max_time_us"),
+            sf.min("trade_id").alias("lo"),
+            sf.max("trade_id").alias("hi"),
+            sf.min("rank").alias("first_rank"),
+            sf.max("rank").alias("last_rank"),
+            sf.min_by("price", "rank").alias("open"),
+            sf.max_by("price", "rank").alias("close"),
+            sf.max("price").alias("high"),
+            sf.min("price").alias("low"),
+            sf.sum("quantity").alias("volume"),
+            sf.sum(sf.col("price") * sf.col("quantity")).alias("quote_volume"),
+            sf.sum(
+                sf.when(~sf.col("is_buyer_maker"), sf.col("quantity")).otherwise(sf.lit(0))
+            ).alias("taker_buy_volume"),
+        ]
+        self._final = [
+            *[sf.col(window_key(i)) for i in direct],
+            sf.col("symbol"),
+            sf.col("status"),
+            sf.col("bucket"),
+            sf.col("row"),
+            *[sf.col(a) for a in ("n", "max_time_us", "lo", "hi")],
+            *[sf.col(a) for a in ("open", "high", "low", "close", "volume", "quote_volume")],
+            sf.col("taker_buy_volume"),
+            _rank_id("first_rank").alias("first_trade_id"),
+            _rank_id("last_rank").alias("last_trade_id"),
+            _rank_time("first_rank").alias("open_trade_time_us"),
+            _rank_time("last_rank").alias("close_trade_time_us"),
+        ]
+        self._keys = [window_key(i) for i in direct] + [
+            "time_hi",
+            "id_hi",
+            "symbol",
+            "status",
+            "bucket",
+            "row",
+        ]
+
+    def apply(self, classified: DataFrame, now_us: int) -> DataFrame:
+        keyed = classified.select(
+            "*",
+            *self._windows,
+            latency_bucket(now_us).alias("bucket"),
+            self._row,
+            _rank().alias("rank"),
+        )
+        return keyed.groupBy(*self._keys).agg(*self._aggs).select(*self._final)
