@@ -163,11 +163,7 @@ def run_command(settings: Any) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     provider = tracing.configure_tracing("cryptopipe-producer", 1.0)
-    hook = TradeTracer(
-        provider.get_tracer("cryptopipe.producer"),
-        settings.trace_sample_ratio,
-        settings.topic_trades,
-    )
+    hook = TradeTracer.for_settings(provider, settings)
     try:
         result = run(settings, stopper, headers_hook=hook)
     except StartupError as exc:

@@ -11,9 +11,10 @@ import random
 from collections.abc import Callable
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.trace import SpanKind, Tracer, TracerProvider
 
 from cryptopipe.observability import tracing
+from cryptopipe.producer.settings import ProducerSettings
 from cryptopipe.producer.trade import Trade
 
 Headers = list[tuple[str, bytes]]
@@ -34,6 +35,15 @@ class TradeTracer:
         self._ratio = sample_ratio
         self._topic = topic
         self._rand = rand
+
+    @classmethod
+    def for_settings(cls, provider: TracerProvider, settings: ProducerSettings) -> TradeTracer:
+        """The hook ``cryptopipe produce`` uses: the settings' sample ratio and trades topic."""
+        return cls(
+            provider.get_tracer("cryptopipe.producer"),
+            settings.trace_sample_ratio,
+            settings.topic_trades,
+        )
 
     def __call__(self, trade: Trade) -> Headers | None:
         if self._ratio <= 0.0 or self._rand() >= self._ratio:
