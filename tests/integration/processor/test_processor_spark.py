@@ -24,6 +24,7 @@ from pyspark.sql import SparkSession
 from cryptopipe.dlq import parse_headers
 from cryptopipe.observability import tracing
 from cryptopipe.processor.job import run
+from cryptopipe.processor.ranges import compact
 from cryptopipe.processor.transform import MAX_INLINE_RANGES, BatchTransform
 from tests.integration.processor.conftest import (
     StackFixture,
@@ -235,3 +236,26 @@ def test_sampled_trades_are_traced_from_the_producer_to_the_commit(
         assert s.context.trace_id == parent.trace_id
         assert s.parent is not None and s.parent.span_id == parent.span_id
         assert s.attributes["cryptopipe.status"] == "accepted"
+
+
+def test_ids_with_holes_inside_a_candle_are_stored_as_exact_ranges(
+    stack: StackFixture, spark: SparkSession, tmp_path: Path
+) -> None:
+    """A second whose accepted ids have holes: the one aggregation cannot tell which ids are
+    missing, so the ranges are computed from the rows (and a redelivery is still a duplicate)."""
+    topic = f"it.holes.{uuid.uuid4().hex[:8]}"
+    create_topics(stack, [topic, f"{topic}.dlq"])
+    truncate_state(stack)
+    trades = make_trades(["HOLUSDT"], per_symbol=40, span_s=1, seed=9)
+    kept = [t for t in trades if t.trade_id % 7 != 3]  # holes inside each second
+    produce(stack, topic, [(t.symbol.encode(), t.value()) for t in kept])
+    run(processor_settings(stack, topic, tmp_path / "ckpt"), spark=spark)
+    produce(stack, topic, [(t.symbol.encode(), t.value()) for t in kept[:5]])  # redelivered
+    run(processor_settings(stack, topic, tmp_path / "ckpt"), spark=spark)
+
+    stored = query(stack, "SELECT lo, hi FROM processor_trade_id_ranges ORDER BY lo")
+    want = compact(t.trade_id for t in kept)
+    assert [(int(lo), int(hi)) for lo, hi in stored] == want and len(want) > 1
+    assert candles_in_db(stack) == normalized(expected_candles(kept))
+    dups = query(stack, "SELECT SUM(duplicate_rows) FROM processor_batches")[0][0]
+    assert int(dups) == 5
