@@ -65,8 +65,14 @@ def broker_layouts(settings: StackSettings) -> list[BrokerLayout]:
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 chars)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 chars).
+
+    Never one that starts with "-" (1 in 64 would): ``kafka-storage format -t -abc`` reads it as
+    an option and fails. Kafka's own Uuid.randomUuid() skips those for the same reason."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def render_server_properties(settings: StackSettings, broker: BrokerLayout) -> str:

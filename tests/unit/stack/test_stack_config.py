@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,13 @@ def test_cluster_id_is_kraft_format() -> None:
     cid = kafka.new_cluster_id()
     assert len(cid) == 22
     assert cid != kafka.new_cluster_id()
+
+
+def test_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 0xf8 encodes as "-" in URL-safe base64: kafka-storage would read "-t -..." as an option
+    drawn = iter([uuid.UUID(bytes=b"\xf8" + b"\x00" * 15), uuid.UUID(bytes=b"\x01" * 16)])
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(drawn))
+    assert kafka.new_cluster_id() == "AQEBAQEBAQEBAQEBAQEBAQ"
 
 
 def test_brokers_must_be_one_or_three(tmp_path: Path) -> None:
