@@ -38,6 +38,11 @@ SYMBOL_PATTERN = r"^[A-Z0-9]{2,20}$"
 # trade times must be plausible epoch µs: 2001-09-09 .. 2100-01-01 (fixed, so replays agree)
 MIN_TIME_US = 1_000_000_000_000_000
 MAX_TIME_US = 4_102_444_800_000_000
+# Largest price x quantity of one trade (in quote units). Far above any real trade (Binance's
+# biggest fills are ~1e8 USDT), and it keeps every sum exact: DECIMAL(38,16) holds 1e22, so a
+# candle would need 10 million such trades to overflow. Without it one absurd message (both
+# near 1e12) would overflow the batch's sum and fail every replay of it: a poison pill.
+MAX_NOTIONAL = 10**15
 # "no trade seen yet": valid trade times are >= MIN_TIME_US, so nothing is late against it
 NO_TRADE_YET = 0
 
@@ -66,9 +71,7 @@ def trade_schema() -> str:
     )
 
 
-def _parse_columns(
-    max_message_bytes: int, symbols: list[str]
-) -> tuple[list[Column], list[Column], list[Column], list[Column]]:
+def _parse_columns(max_message_bytes: int, symbols: list[str]) -> list[list[Column]]:
     """The projections of :meth:`BatchTransform.parse`: Kafka rows -> one row per message
     with the typed trade fields and ``reason``/``detail`` (both null for a valid trade).
 
@@ -134,6 +137,10 @@ def _parse_columns(
     ]
     f = {name: sf.col(f"t_{name}") for name in REQUIRED_FIELDS}
     price, qty = sf.col("price"), sf.col("quantity")
+    # exact price x quantity (DECIMAL(38,16)), null if it overflows; the candles' quote volume
+    # is its sum, so it is computed once, here, and checked below
+    notional = sf.col("notional")
+    stage_notional = [sf.col("*"), sf.try_multiply(price, qty).alias("notional")]
     time_ok = f["trade_time_us"].between(MIN_TIME_US, MAX_TIME_US)
     missing = sf.concat_ws(",", *[sf.when(col.isNull(), sf.lit(name)) for name, col in f.items()])
 
@@ -194,6 +201,16 @@ def _parse_columns(
             ),
         ),
         rule(
+            notional.isNull() | (notional > sf.lit(MAX_NOTIONAL)),
+            DlqReason.OUT_OF_RANGE,
+            sf.concat(
+                sf.lit(f"price x quantity above {MAX_NOTIONAL:.0e}: "),
+                f["price"],
+                sf.lit(" x "),
+                f["quantity"],
+            ),
+        ),
+        rule(
             f["trade_id"] < 0,
             DlqReason.NON_POSITIVE,
             sf.concat(sf.lit("trade_id must be >= 0: "), f["trade_id"].cast("string")),
@@ -224,13 +241,14 @@ def _parse_columns(
         f["trade_id"].alias("trade_id"),
         price.alias("price"),
         qty.alias("quantity"),
+        notional.alias("notional"),
         f["trade_time_us"].alias("trade_time_us"),
         f["is_buyer_maker"].alias("is_buyer_maker"),
         sf.when(invalid, reason).alias("reason"),
         sf.when(invalid, detail).alias("detail"),
         sf.col("traceparent"),
     ]
-    return stage1, stage2, [sf.col("*"), fires.alias("invalid")], stage3
+    return [stage1, stage2, stage_notional, [sf.col("*"), fires.alias("invalid")], stage3]
 
 
 # what :meth:`BatchTransform.classify` returns (plus ``status``)
@@ -243,6 +261,7 @@ CLASSIFIED_COLUMNS = (
     "trade_id",
     "price",
     "quantity",
+    "notional",
     "trade_time_us",
     "is_buyer_maker",
     "reason",
@@ -487,7 +506,7 @@ class BatchSummary:
             sf.max("price").alias("high"),
             sf.min("price").alias("low"),
             sf.sum("quantity").alias("volume"),
-            sf.sum(sf.col("price") * sf.col("quantity")).alias("quote_volume"),
+            sf.sum("notional").alias("quote_volume"),
             sf.sum(
                 sf.when(~sf.col("is_buyer_maker"), sf.col("quantity")).otherwise(sf.lit(0))
             ).alias("taker_buy_volume"),

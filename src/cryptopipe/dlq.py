@@ -34,6 +34,7 @@ class DlqReason(StrEnum):
     WRONG_TYPE = "wrong_type"
     BAD_DECIMAL = "bad_decimal"
     NON_POSITIVE = "non_positive"
+    OUT_OF_RANGE = "out_of_range"
     UNKNOWN_SYMBOL = "unknown_symbol"
     BAD_TIME = "bad_time"
     OVERSIZED = "oversized"

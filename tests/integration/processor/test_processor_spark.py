@@ -131,6 +131,14 @@ def test_duplicates_late_trades_and_poison_end_where_the_contract_says(
         (b"BTCUSDT", fresh[0].value().replace(fresh[0].price.encode(), b"-5")),
         (b"BTCUSDT", fresh[0].value().replace(b'"v":1', b'"v":9')),
         (b"BTCUSDT", b"{" + b" " * 5000 + b"}"),
+        # each a valid DECIMAL(20,8), but their product overflows DECIMAL(38,16)
+        (
+            b"BTCUSDT",
+            fresh[1]
+            .value()
+            .replace(f'"price":"{fresh[1].price}"'.encode(), b'"price":"999999999999.99999999"')
+            .replace(f'"quantity":"{fresh[1].quantity}"'.encode(), b'"quantity":"999999999999"'),
+        ),
     ]
     messages: list[tuple[bytes | None, bytes]] = [
         (t.symbol.encode(), t.value()) for t in send_order(fresh, seed=3)
@@ -162,6 +170,7 @@ def test_duplicates_late_trades_and_poison_end_where_the_contract_says(
             "non_positive": 1,
             "schema_version": 1,
             "oversized": 1,
+            "out_of_range": 1,
         }
     )
     dlq = read_all(stack, f"{story.topic}.dlq")
