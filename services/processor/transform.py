@@ -137,10 +137,12 @@ def _parse_columns(max_message_bytes: int, symbols: list[str]) -> list[list[Colu
     ]
     f = {name: sf.col(f"t_{name}") for name in REQUIRED_FIELDS}
     price, qty = sf.col("price"), sf.col("quantity")
-    # exact price x quantity (DECIMAL(38,16)), null if it overflows; the candles' quote volume
-    # is its sum, so it is computed once, here, and checked below
-    notional = sf.col("notional")
-    stage_notional = [sf.col("*"), sf.try_multiply(price, qty).alias("notional")]
+    # price x quantity > MAX_NOTIONAL, exactly: the multiplication (try_: null on overflow) runs
+    # only for a trade that is not obviously below the limit (1e7 x 1e8 = MAX_NOTIONAL)
+    notional = sf.try_multiply(price, qty)
+    too_big = ~((price < sf.lit(10**7)) & (qty < sf.lit(10**8))) & (
+        notional.isNull() | (notional > sf.lit(MAX_NOTIONAL))
+    )
     time_ok = f["trade_time_us"].between(MIN_TIME_US, MAX_TIME_US)
     missing = sf.concat_ws(",", *[sf.when(col.isNull(), sf.lit(name)) for name, col in f.items()])
 
@@ -201,7 +203,7 @@ def _parse_columns(max_message_bytes: int, symbols: list[str]) -> list[list[Colu
             ),
         ),
         rule(
-            notional.isNull() | (notional > sf.lit(MAX_NOTIONAL)),
+            too_big,
             DlqReason.OUT_OF_RANGE,
             sf.concat(
                 sf.lit(f"price x quantity above {MAX_NOTIONAL:.0e}: "),
@@ -241,14 +243,13 @@ def _parse_columns(max_message_bytes: int, symbols: list[str]) -> list[list[Colu
         f["trade_id"].alias("trade_id"),
         price.alias("price"),
         qty.alias("quantity"),
-        notional.alias("notional"),
         f["trade_time_us"].alias("trade_time_us"),
         f["is_buyer_maker"].alias("is_buyer_maker"),
         sf.when(invalid, reason).alias("reason"),
         sf.when(invalid, detail).alias("detail"),
         sf.col("traceparent"),
     ]
-    return [stage1, stage2, stage_notional, [sf.col("*"), fires.alias("invalid")], stage3]
+    return [stage1, stage2, [sf.col("*"), fires.alias("invalid")], stage3]
 
 
 # what :meth:`BatchTransform.classify` returns (plus ``status``)
@@ -261,7 +262,6 @@ CLASSIFIED_COLUMNS = (
     "trade_id",
     "price",
     "quantity",
-    "notional",
     "trade_time_us",
     "is_buyer_maker",
     "reason",
@@ -506,7 +506,9 @@ class BatchSummary:
             sf.max("price").alias("high"),
             sf.min("price").alias("low"),
             sf.sum("quantity").alias("volume"),
-            sf.sum("notional").alias("quote_volume"),
+            # try_: the rows of every status are aggregated, and an out_of_range rejected
+            # row's product would overflow (it is null instead; accepted rows never are)
+            sf.sum(sf.try_multiply("price", "quantity")).alias("quote_volume"),
             sf.sum(
                 sf.when(~sf.col("is_buyer_maker"), sf.col("quantity")).otherwise(sf.lit(0))
             ).alias("taker_buy_volume"),
