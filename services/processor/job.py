@@ -199,6 +199,11 @@ class BatchProcessor:
             for row in transform.new_id_ranges(accepted).collect():
                 new_ranges.setdefault(row["symbol"], []).append((int(row["lo"]), int(row["hi"])))
             laps.lap("ranges")
+        # A late trade's id is decided too: stored with the counted ones, it leaves no hole in
+        # the ranges, and a later delivery of it is a duplicate, as it already is within a batch
+        # (whichever batch the redelivery falls in, the same status).
+        for late in s.late:
+            new_ranges.setdefault(late.symbol, []).append((late.trade_id, late.trade_id))
         counts = BatchCounts(
             input_rows=sum(s.by_status.values()),
             accepted=s.by_status.get(summary.STATUS_ACCEPTED, 0),

@@ -1,8 +1,9 @@
 """Compact sets of trade ids as sorted, disjoint, non-adjacent ``[lo, hi]`` ranges.
 
-Binance trade ids are per-symbol sequences, so the ids a symbol has had counted compress to one
-range plus one per hole (a gap not yet backfilled, a trade that came too late). The processor
-keeps these ranges in MySQL to count each trade once however often Kafka delivers it.
+Binance trade ids are per-symbol sequences, so the ids a symbol has had decided (counted in the
+candles, or recorded as late) compress to one range plus one per hole (ids Kafka has not
+delivered yet). The processor keeps these ranges in MySQL to count each trade once however often
+Kafka delivers it.
 """
 
 from __future__ import annotations

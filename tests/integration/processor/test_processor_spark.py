@@ -54,6 +54,7 @@ class Story:
 
     topic = f"it.trades.{uuid.uuid4().hex[:8]}"
     counted: list[T] = []
+    late: list[T] = []
     checkpoint: Path | None = None
 
 
@@ -147,6 +148,7 @@ def test_duplicates_late_trades_and_poison_end_where_the_contract_says(
     messages += [(t.symbol.encode(), t.value()) for t in late]
     messages += poison
     produce(stack, story.topic, messages)
+    story.late = late
 
     run_once(stack, spark, story)
 
@@ -183,6 +185,35 @@ def test_duplicates_late_trades_and_poison_end_where_the_contract_says(
         "SELECT SUM(duplicate_rows), SUM(late_rows), SUM(rejected_rows) FROM processor_batches",
     )[0]
     assert tuple(int(x) for x in sums) == (len(redelivered), len(late), len(poison))
+
+
+def test_a_late_trade_delivered_again_later_is_a_duplicate_and_leaves_no_hole(
+    stack: StackFixture, spark: SparkSession, story: type[Story]
+) -> None:
+    assert story.late, "needs the previous test's late trades"
+    late_sql = "SELECT symbol, trade_id, kafka_offset, watermark_us FROM late_trades ORDER BY 2"
+    late_before = query(stack, late_sql)
+    candles_before = candles_in_db(stack)
+    produce(stack, story.topic, [(t.symbol.encode(), t.value()) for t in story.late])
+
+    run_once(stack, spark, story)
+
+    last = query(
+        stack,
+        "SELECT input_rows, duplicate_rows, late_rows FROM processor_batches "
+        "ORDER BY committed_at DESC, batch_id DESC LIMIT 1",
+    )[0]
+    assert tuple(int(x) for x in last) == (len(story.late), len(story.late), 0)
+    # counted once, as late: the first record stays, the candles do not move
+    assert query(stack, late_sql) == late_before
+    assert candles_in_db(stack) == candles_before
+    # the late ids joined the decided ranges: no hole per late trade
+    ids = sorted(t.trade_id for t in story.late)
+    ranges = query(
+        stack,
+        "SELECT lo, hi FROM processor_trade_id_ranges WHERE symbol = 'BTCUSDT' ORDER BY lo",
+    )
+    assert (ids[0], ids[-1]) in [(int(lo), int(hi)) for lo, hi in ranges]
 
 
 def test_stored_ranges_give_the_same_statuses_inline_or_by_join(spark: SparkSession) -> None:
