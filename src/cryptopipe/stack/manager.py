@@ -89,6 +89,7 @@ class Stack:
 
         progress("starting Prometheus and Alertmanager ...")
         prom_cfg, am_cfg = prometheus.write_configs(s)
+        self._reload_running({"alertmanager": s.alertmanager_port, "prometheus": s.prometheus_port})
         self._start("alertmanager", prometheus.alertmanager_command(s, am_cfg))
         self._start("prometheus", prometheus.prometheus_command(s, prom_cfg))
 
@@ -135,6 +136,15 @@ class Stack:
                 "(CRYPTOPIPE_KAFKA_PORT, CRYPTOPIPE_MYSQL_PORT, CRYPTOPIPE_PROMETHEUS_PORT, "
                 "CRYPTOPIPE_ALERTMANAGER_PORT)"
             )
+
+    def _reload_running(self, ports: dict[str, int]) -> None:
+        """A server `up` leaves running re-reads the config just written (rules, webhook URL)."""
+        for name, port in ports.items():
+            if self.process(name).is_running():
+                try:
+                    prometheus.reload(port)
+                except OSError as exc:
+                    logger.warning("could not reload %s's config: %s", name, exc)
 
     def _start(self, name: str, argv: list[str]) -> None:
         proc = self.process(name)

@@ -26,6 +26,11 @@ class StackSettings(CommonSettings):
     topic_retention_ms: int = Field(7 * 24 * 3600 * 1000, description="Topic retention (ms).")
     prometheus_port: int = 9090
     alertmanager_port: int = 9093
+    alert_webhook_url: str = Field(
+        "",
+        description="Where Alertmanager posts alerts (every webhook receiver of "
+        "observability/alertmanager.yml); empty keeps that file's URLs.",
+    )
     start_timeout_s: float = Field(120.0, description="How long `up` waits for each service.")
     stop_timeout_s: float = Field(30.0, description="SIGTERM grace before SIGKILL on `down`.")
     rules_dirs: list[Path] = Field(
