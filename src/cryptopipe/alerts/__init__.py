@@ -1,0 +1,1 @@
+"""`cryptopipe alerts`: what fires now, from the live Alertmanager (or Prometheus)."""
