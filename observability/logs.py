@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 import time
+from collections import deque
 from typing import Any, Literal
 
 from opentelemetry import trace
@@ -53,6 +54,50 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             doc["exception"] = self.formatException(record.exc_info)
         return json.dumps(doc, ensure_ascii=False)
+
+
+class KafkaClientLog:
+    """The one path of librdkafka's log lines: the ``logger`` of every confluent-kafka client.
+
+    Without it librdkafka prints raw ``%3|...|FAIL|...`` lines on stderr; with it each line is
+    a record of the ``librdkafka`` logger, formatted like every other (JSON for services), with
+    the client's name, the librdkafka facility and thread as fields. confluent-kafka hands the
+    lines over inside ``poll()``/``flush()``/``close()`` of the client, so a client that is never
+    polled must call ``poll(0)`` now and then for its lines to come out.
+
+    :meth:`error` is for ``error_cb``: librdkafka logs most errors itself (broker connection
+    failures as ``FAIL``, fatal errors as ``FATAL``) and then passes them to ``error_cb`` too;
+    it logs only the errors no log line carried (e.g. "all brokers are down"), so each error is
+    logged once."""
+
+    def __init__(self, name: str = "librdkafka", remember: int = 256) -> None:
+        self.logger = logging.getLogger(name)
+        self._recent: deque[str] = deque(maxlen=remember)
+
+    def log(self, level: int, msg: str, *args: object) -> None:
+        """Called by confluent-kafka as ``log(level, "%s [%s] %s", facility, client, text)``."""
+        try:
+            facility, client, text = (str(a) for a in args)
+        except ValueError:
+            self.logger.log(level, msg, *args)
+            return
+        extra = {"kafka_client": client, "kafka_facility": facility}
+        if text.startswith("[thrd:") and "]: " in text:
+            thread, text = text[len("[thrd:") :].split("]: ", 1)
+            extra["kafka_thread"] = thread
+        self._recent.append(text)
+        self.logger.log(level, "%s", text, extra=extra)
+
+    def error(self, err: Any) -> None:
+        """Log a confluent-kafka ``KafkaError`` unless librdkafka already logged its text."""
+        text = str(err.str())
+        if any(text in line for line in tuple(self._recent)):  # FATAL lines wrap the text
+            return
+        level = logging.ERROR if err.fatal() else logging.WARNING
+        self.logger.log(level, "%s", text, extra={"kafka_error": str(err.name())})
+
+
+KAFKA_CLIENT_LOG = KafkaClientLog()
 
 
 def configure_logging(service: str, level: str = "INFO", fmt: LogFormat = "auto") -> None:

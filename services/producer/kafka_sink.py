@@ -19,6 +19,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Producer
 
 from cryptopipe.dlq import DlqRecord
+from cryptopipe.observability.logs import KAFKA_CLIENT_LOG
 from cryptopipe.producer.metrics import ProducerMetrics
 from cryptopipe.producer.settings import ProducerSettings
 from cryptopipe.producer.trade import Trade
@@ -82,9 +83,8 @@ class KafkaSink:
     def _on_error(self, err: KafkaError) -> None:
         if err.fatal():
             self._fatal = f"fatal Kafka error: {err.str()}"
-            logger.error("%s", self._fatal)
-        else:
-            logger.warning("Kafka client error (will retry): %s", err.str())
+        # once: librdkafka's own log line (through the client's logger) usually said it already
+        KAFKA_CLIENT_LOG.error(err)
 
     def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
         """Every delivery report, trades (key = symbol) and DLQ records (no key)."""

@@ -17,6 +17,9 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cryptopipe.observability.logs import KAFKA_CLIENT_LOG
+from cryptopipe.stack.layout import local_bootstrap_servers
+
 ENV_PREFIX = "CRYPTOPIPE_"
 
 
@@ -54,7 +57,8 @@ class CommonSettings(BaseSettings):
     # Kafka
     kafka_port: int = Field(9092, description="Client port of the first local broker.")
     kafka_bootstrap_servers: str = Field(
-        "", description="host:port list; empty means the local stack's brokers."
+        "",
+        description="host:port list; empty means every broker of the local stack in state_dir.",
     )
     kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
     kafka_sasl_mechanism: str = Field("", description="e.g. SCRAM-SHA-512, PLAIN, AWS_MSK_IAM")
@@ -85,8 +89,13 @@ class CommonSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _derive_bootstrap(self) -> CommonSettings:
+        """Empty means the local stack: every broker `stack up` recorded in the state dir."""
         if not self.kafka_bootstrap_servers:
-            self.kafka_bootstrap_servers = f"127.0.0.1:{self.kafka_port}"
+            self.kafka_bootstrap_servers = local_bootstrap_servers(
+                self.state_dir,
+                self.kafka_port,
+                port_is_explicit="kafka_port" in self.model_fields_set,
+            )
         return self
 
     # Derived locations -----------------------------------------------------------------
@@ -111,11 +120,15 @@ class CommonSettings(BaseSettings):
         data: dict[str, Any] = json.loads(secret.read_text())
         return str(data["password"])
 
-    def kafka_client_config(self) -> dict[str, str]:
-        """librdkafka / confluent-kafka connection properties (no secrets are logged)."""
-        conf = {
+    def kafka_client_config(self) -> dict[str, Any]:
+        """librdkafka / confluent-kafka connection properties (no secrets are logged).
+
+        Every client the project builds starts from these: they also route librdkafka's log
+        lines through Python logging (our JSON format), never raw onto stderr."""
+        conf: dict[str, Any] = {
             "bootstrap.servers": self.kafka_bootstrap_servers,
             "security.protocol": self.kafka_security_protocol,
+            "logger": KAFKA_CLIENT_LOG,
         }
         if self.kafka_sasl_mechanism:
             conf["sasl.mechanism"] = self.kafka_sasl_mechanism

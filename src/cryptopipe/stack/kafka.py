@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import shutil
 import socket
 import subprocess
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptopipe.observability.logs import KAFKA_CLIENT_LOG
 from cryptopipe.stack.settings import StackSettings
 
 logger = logging.getLogger(__name__)
-_RDKAFKA_LOGGER = logging.getLogger(__name__ + ".rdkafka")
 
 MAIN_CLASS = "kafka.Kafka"
 STORAGE_TOOL = "kafka.tools.StorageTool"
 
 LOG4J2_PROPERTIES = """\
 status = warn
+shutdownHook = disable
 appender.console.type = Console
 appender.console.name = STDOUT
 appender.console.layout.type = PatternLayout
@@ -194,24 +197,32 @@ def port_open(port: int, timeout_s: float = 1.0) -> bool:
         return False
 
 
-def admin_client(settings: StackSettings) -> Any:
-    """An AdminClient for the brokers that are listening (librdkafka logs go to our logger)."""
+@contextlib.contextmanager
+def admin_client(settings: StackSettings) -> Iterator[Any]:
+    """An AdminClient for the brokers that are listening, built like every client of the
+    project (librdkafka's log lines go through our logging); at the end it hands over the
+    lines it queued (an admin client is never polled otherwise)."""
     from confluent_kafka.admin import AdminClient  # noqa: PLC0415 - keep CLI start fast
 
     ports = [p for p in settings.broker_ports() if port_open(p)]
     if not ports:
         raise ConnectionError("no Kafka broker is listening")
+    # the local stack speaks PLAINTEXT, whatever security settings a remote cluster needs
     conf: dict[str, Any] = {
         "bootstrap.servers": ",".join(f"127.0.0.1:{p}" for p in ports),
-        "logger": _RDKAFKA_LOGGER,
+        "logger": KAFKA_CLIENT_LOG,
     }
-    return AdminClient(conf)
+    admin = AdminClient(conf)
+    try:
+        yield admin
+    finally:
+        admin.poll(0)
 
 
 def live_broker_ids(settings: StackSettings, timeout_s: float = 5.0) -> set[int]:
     """Node ids of the brokers the cluster metadata reports as live."""
-    admin = admin_client(settings)
-    meta = admin.list_topics(timeout=timeout_s)
+    with admin_client(settings) as admin:
+        meta = admin.list_topics(timeout=timeout_s)
     return {int(b) for b in meta.brokers}
 
 
@@ -227,10 +238,14 @@ def topic_specs(settings: StackSettings) -> dict[str, dict[str, str]]:
 
 def ensure_topics(settings: StackSettings, timeout_s: float = 30.0) -> list[str]:
     """Create the pipeline's topics if missing (idempotent); return the names created now."""
+    with admin_client(settings) as admin:
+        return _create_missing_topics(settings, admin, timeout_s)
+
+
+def _create_missing_topics(settings: StackSettings, admin: Any, timeout_s: float) -> list[str]:
     from confluent_kafka import KafkaError, KafkaException  # noqa: PLC0415
     from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]  # noqa: PLC0415
 
-    admin = admin_client(settings)
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     wanted = [
         NewTopic(
@@ -257,7 +272,8 @@ def ensure_topics(settings: StackSettings, timeout_s: float = 30.0) -> list[str]
 
 def topics_ready(settings: StackSettings, timeout_s: float = 5.0) -> bool:
     """Every partition of the pipeline's topics has a leader and its full ISR."""
-    meta = admin_client(settings).list_topics(timeout=timeout_s)
+    with admin_client(settings) as admin:
+        meta = admin.list_topics(timeout=timeout_s)
     for name in topic_specs(settings):
         topic = meta.topics.get(name)
         if topic is None or topic.error is not None or not topic.partitions:
