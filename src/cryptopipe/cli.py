@@ -12,6 +12,7 @@ import click
 from pydantic import ValidationError
 
 from cryptopipe import __version__
+from cryptopipe.alerts.cli import alerts
 from cryptopipe.audit.cli import audit
 from cryptopipe.db.cli import db
 from cryptopipe.observability.logs import LogFormat, configure_logging
@@ -191,6 +192,7 @@ main.add_command(process)
 main.add_command(db)
 main.add_command(audit)
 main.add_command(run)
+main.add_command(alerts)
 
 
 if __name__ == "__main__":  # pragma: no cover
