@@ -98,6 +98,13 @@ def audit_until(settings: AuditSettings, wait_s: float) -> Any:
         delay = min(delay * 2, 15.0)
 
 
+def _settled(settings: AuditSettings) -> AuditSettings:
+    """The live audit's range: trades older than ``watch_settle_s`` (unless --until is given)."""
+    if settings.until.strip() or settings.watch_settle_s <= 0:
+        return settings
+    return settings.model_copy(update={"until": f"{time.time() - settings.watch_settle_s:.6f}"})
+
+
 def _watch(settings: AuditSettings) -> None:
     from prometheus_client import start_http_server  # noqa: PLC0415
 
@@ -117,7 +124,7 @@ def _watch(settings: AuditSettings) -> None:
     backoff = settings.watch_interval_s
     while not stop.is_set():
         try:
-            report = run_audit(settings)
+            report = run_audit(_settled(settings))
             metrics.record(report)
             _save(settings, report)
             logger.info(

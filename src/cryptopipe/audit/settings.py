@@ -29,6 +29,12 @@ class AuditSettings(CandleScope):
     until: str = Field("", description="Only trades before this time (ISO-8601 or epoch s).")
     scan_timeout_s: float = Field(300.0, gt=0, description="Give up scanning the topic after.")
     watch_interval_s: float = Field(60.0, gt=0, description="--watch: seconds between audits.")
+    watch_settle_s: float = Field(
+        30.0,
+        ge=0,
+        description="--watch without --until: audit only trades older than this, so trades "
+        "still in flight to MySQL are not reported (and alerted on) as missing.",
+    )
 
     @field_validator("since", "until")
     @classmethod
