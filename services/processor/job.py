@@ -25,6 +25,8 @@ from cryptopipe.processor.batch import (
     merged_symbol_ranges,
 )
 from cryptopipe.processor.dlq_publisher import DlqPublisher
+from cryptopipe.processor.end_offsets import READ_TIMEOUT_S, EndOffsetsReader, EndOffsetsRefresher
+from cryptopipe.processor.freshness import FreshnessRestorer, read_newest_trade_times
 from cryptopipe.processor.intervals import rollup_plan
 from cryptopipe.processor.listener import MetricsListener
 from cryptopipe.processor.metrics import ProcessorMetrics
@@ -258,32 +260,46 @@ class BatchProcessor:
         m.committed(r.newest_trade_time_by_symbol(), buckets, commit_s)
 
 
-def latest_offsets_reader(settings: ProcessorSettings) -> tuple[Any, Callable[[], None]]:
-    """A function giving a topic's current end offsets (for the lag metric at scrape time),
-    and a function closing its Kafka consumer (call it when the query ends)."""
-    from confluent_kafka import Consumer, TopicPartition  # noqa: PLC0415
+def latest_offsets_reader(
+    settings: ProcessorSettings,
+) -> tuple[EndOffsetsReader, Callable[[], None]]:
+    """A function reading every partition's end offset of a topic (for the lag metric's
+    background thread, :class:`EndOffsetsRefresher`), and a function releasing its Kafka client.
 
-    consumer = Consumer(
-        {**settings.kafka_client_config(), "group.id": f"cryptopipe-{settings.query_name}-lag"}
-    )
+    The partitions' ListOffsets requests go out together (one per leader) and each call is
+    bounded by ``READ_TIMEOUT_S``: a partition whose leader is down comes back as None while
+    the others are read."""
+    from confluent_kafka import KafkaException, TopicPartition  # noqa: PLC0415
+    from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]  # noqa: PLC0415
+
+    admin: AdminClient | None = AdminClient(dict(settings.kafka_client_config()))
+    latest_spec = OffsetSpec.latest()  # type: ignore[no-untyped-call]
     lock = threading.Lock()
-    closed = False
 
-    def latest(topic: str, partitions: list[int]) -> dict[int, int]:
+    def latest(topic: str) -> dict[int, int | None]:
         with lock:
-            if closed:
-                raise RuntimeError("lag consumer closed")
-            return {
-                p: int(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=2)[1])
-                for p in partitions
-            }
+            if admin is None:
+                raise RuntimeError("lag reader closed")
+            meta = admin.list_topics(topic, timeout=READ_TIMEOUT_S).topics.get(topic)
+            if meta is None or meta.error is not None:
+                raise RuntimeError(f"no metadata for {topic}: {meta.error if meta else 'absent'}")
+            futures = admin.list_offsets(
+                {TopicPartition(topic, p): latest_spec for p in meta.partitions},
+                request_timeout=READ_TIMEOUT_S,
+            )
+        out: dict[int, int | None] = {}
+        for tp, fut in futures.items():
+            try:
+                offset = int(fut.result(timeout=READ_TIMEOUT_S + 1).offset)
+            except (KafkaException, TimeoutError):
+                offset = -1
+            out[tp.partition] = offset if offset >= 0 else None  # librdkafka: -1001 = unknown
+        return out
 
     def close() -> None:
-        nonlocal closed
+        nonlocal admin
         with lock:
-            if not closed:
-                closed = True
-                consumer.close()
+            admin = None  # librdkafka destroys the client with its last reference
 
     return latest, close
 
@@ -299,7 +315,14 @@ def run(
     """Run the query until ``stop`` is set (or, with ``available_now``, until caught up)."""
     stop = stop or threading.Event()
     metrics = metrics or ProcessorMetrics()
-    metrics.kafka_lag.latest, close_lag_reader = latest_offsets_reader(settings)
+    # freshness from the first scrape: what earlier runs committed (one bounded read now, the
+    # retries in the background), and the lag's end offsets read off the scrape path
+    restorer = FreshnessRestorer(lambda: read_newest_trade_times(settings), metrics.known_committed)
+    restorer.start()
+    read_end_offsets, close_lag_reader = latest_offsets_reader(settings)
+    end_offsets = EndOffsetsRefresher([settings.topic_trades], read_end_offsets)
+    metrics.kafka_lag.end_offsets = end_offsets
+    end_offsets.start()
     server: Any = None
     if settings.metrics_enabled:
         server, _thread = metrics.serve(settings.processor_metrics_port)
@@ -341,8 +364,10 @@ def run(
             raise RuntimeError(f"streaming query failed: {exc}")
     finally:
         spark.streams.removeListener(listener)
-        metrics.kafka_lag.latest = None
+        metrics.kafka_lag.end_offsets = None
+        end_offsets.stop()
         close_lag_reader()
+        restorer.stop()
         sink.close()
         if dlq is not None:
             dlq.close()

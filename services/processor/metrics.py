@@ -1,21 +1,26 @@
 """Prometheus metrics of `cryptopipe process` (all prefixed ``cryptopipe_processor_``).
 
-Fed by two sources: the StreamingQueryListener (rates, batch duration, Kafka lag) and the sink
-(what each committed batch wrote, end-to-end latency, freshness).
+Fed by the StreamingQueryListener (rates, batch duration, Kafka lag), the background reader of
+the Kafka end offsets (:mod:`cryptopipe.processor.end_offsets`), and the sink (what each
+committed batch wrote, end-to-end latency, freshness; freshness is restored from MySQL at start,
+:mod:`cryptopipe.processor.freshness`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar
+
+from cryptopipe.processor.end_offsets import EndOffsetsRefresher
 
 logger = logging.getLogger(__name__)
 
@@ -87,57 +92,84 @@ class WeightedHistogram(Collector):
 
 
 class FreshnessCollector(Collector):
-    """``freshness_seconds{symbol}`` = now - newest committed trade time, computed at scrape."""
+    """``freshness_seconds{symbol}`` = now - newest committed trade time, computed at scrape.
 
-    def __init__(self, newest: Mapping[str, float]) -> None:
-        self._newest = newest
+    Fed after each commit and, at start, from MySQL (what earlier runs committed), from several
+    threads: the newest time per symbol only moves forward."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._newest: dict[str, float] = {}
+
+    def advance(self, newest_by_symbol_us: Mapping[str, int]) -> dict[str, float]:
+        """Take the newer of the known and the given times; return the symbols that moved."""
+        moved: dict[str, float] = {}
+        with self._lock:
+            for sym, t_us in newest_by_symbol_us.items():
+                t = t_us / 1e6
+                if t > self._newest.get(sym, 0.0):
+                    self._newest[sym] = moved[sym] = t
+        return moved
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         now = time.time()
+        with self._lock:
+            newest = sorted(self._newest.items())
         fam = GaugeMetricFamily(
             P + "freshness_seconds",
             "Now minus the newest trade time committed to MySQL, per symbol",
             labels=["symbol"],
         )
-        for sym, newest in sorted(self._newest.items()):
-            fam.add_metric([sym], max(0.0, now - newest))
+        for sym, t in newest:
+            fam.add_metric([sym], max(0.0, now - t))
         yield fam
 
 
-LatestOffsets = Callable[[str, list[int]], dict[int, int]]
-
-
 class LagCollector(Collector):
-    """``kafka_offsets_behind_latest{topic}``: the topic's end offsets *now* minus what the query
-    has processed (the last progress' endOffset).
+    """``kafka_offsets_behind_latest{topic}``: the topic's end offsets minus what the query has
+    processed (the last progress' endOffset), summed over partitions.
 
-    Spark commits no consumer-group offsets, so this is the only lag signal. Taking "latest" at
-    scrape time (when ``latest`` is set) keeps it true while a long batch runs or the query is
-    stuck; without it, the progress' own latestOffset is used.
+    Spark commits no consumer-group offsets, so this is the only lag signal. The end offsets
+    come from ``end_offsets`` (a background thread, so a scrape never waits for Kafka), read
+    again after each progress, and from the progress' own latestOffset. Per partition the
+    highest end offset ever seen is used: one that cannot be read keeps its last known value
+    (the lag is then a lower bound, never a drop to 0), and
+    ``kafka_end_offsets_age_seconds{topic}`` says how old the stalest one is.
     """
 
     def __init__(self) -> None:
-        self._end: dict[str, dict[str, int]] = {}
-        self._latest: dict[str, dict[str, int]] = {}
-        self.latest: LatestOffsets | None = None
+        self._lock = threading.Lock()
+        self._done: dict[str, dict[int, int]] = {}
+        self._ends: dict[str, dict[int, int]] = {}
+        self.end_offsets: EndOffsetsRefresher | None = None
 
     def progress(self, end_offset: Any, latest_offset: Any) -> None:
-        self._end.update(_offsets(end_offset))
-        self._latest.update(_offsets(latest_offset))
+        with self._lock:
+            for topic, parts in _offsets(end_offset).items():
+                self._done.setdefault(topic, {}).update(parts)
+                _raise_to(self._ends.setdefault(topic, {}), parts)
+            for topic, parts in _offsets(latest_offset).items():
+                _raise_to(self._ends.setdefault(topic, {}), parts)
+        source = self.end_offsets
+        if source is not None:
+            source.kick()
 
     def lag(self) -> dict[str, int]:
-        out = kafka_lag(self._end, self._latest)
-        if self.latest is not None:
-            for topic, done in self._end.items():
-                try:
-                    now = self.latest(topic, [int(p) for p in done])
-                except Exception:  # a scrape must not fail: keep the progress' view
-                    logger.debug("latest offsets unavailable", exc_info=True)
-                    continue
-                out[topic] = sum(max(0, off - done.get(str(p), 0)) for p, off in now.items())
-        return out
+        source = self.end_offsets
+        with self._lock:
+            if source is not None:
+                for topic in source.topics():
+                    view = source.view(topic)
+                    if view is not None:
+                        _raise_to(self._ends.setdefault(topic, {}), view[0])
+            return {
+                topic: sum(
+                    max(0, self._ends.get(topic, {}).get(p, off) - off) for p, off in done.items()
+                )
+                for topic, done in self._done.items()
+            }
 
-    def collect(self) -> Iterable[GaugeMetricFamily]:
+    def collect(self) -> Iterable[GaugeMetricFamily | CounterMetricFamily]:
         fam = GaugeMetricFamily(
             P + "kafka_offsets_behind_latest",
             "Kafka offsets on the topic not processed yet by the streaming query",
@@ -146,6 +178,26 @@ class LagCollector(Collector):
         for topic, behind in sorted(self.lag().items()):
             fam.add_metric([topic], float(behind))
         yield fam
+        source = self.end_offsets
+        if source is None:
+            return
+        age = GaugeMetricFamily(
+            P + "kafka_end_offsets_age_seconds",
+            "Seconds since the stalest partition's end offset was read from Kafka",
+            labels=["topic"],
+        )
+        failures = CounterMetricFamily(
+            P + "kafka_end_offsets_refresh_failures",
+            "Background reads of the end offsets that missed a partition or the whole topic",
+            labels=["topic"],
+        )
+        for topic in source.topics():
+            view = source.view(topic)
+            if view is not None:
+                age.add_metric([topic], view[1])
+                failures.add_metric([topic], float(view[2]))
+        yield age
+        yield failures
 
 
 class ProcessorMetrics:
@@ -214,8 +266,9 @@ class ProcessorMetrics:
             ["symbol"],
             registry=r,
         )
-        self._newest: dict[str, float] = {}
-        r.register(FreshnessCollector(self._newest))
+        self._freshness = FreshnessCollector()
+        self._newest_lock = threading.Lock()
+        r.register(self._freshness)
 
     def serve(self, port: int) -> tuple[Any, Any]:
         """Serve /metrics; returns (server, thread) so the caller can shut it down."""
@@ -230,13 +283,16 @@ class ProcessorMetrics:
         commit_s: float,
     ) -> None:
         """After a commit: freshness per symbol and end-to-end latency of the batch's trades."""
-        for sym, t_us in newest_by_symbol.items():
-            t = t_us / 1e6
-            if t > self._newest.get(sym, 0.0):
-                self._newest[sym] = t
-                self.last_trade_time.labels(sym).set(t)
+        self.known_committed(newest_by_symbol)
         for t_us, n in buckets:
             self.e2e_latency.observe(max(0.0, commit_s - t_us / 1e6), n)
+
+    def known_committed(self, newest_by_symbol: Mapping[str, int]) -> None:
+        """Newest committed trade time per symbol (epoch us), from a commit or from MySQL at
+        start: feeds ``freshness_seconds`` and ``last_committed_trade_timestamp_seconds``."""
+        with self._newest_lock:  # the gauge must not end on the older of two racing times
+            for sym, t in self._freshness.advance(newest_by_symbol).items():
+                self.last_trade_time.labels(sym).set(t)
 
     def on_progress(self, progress_json: str) -> None:
         """Update from a StreamingQueryProgress (its JSON form)."""
@@ -251,7 +307,8 @@ class ProcessorMetrics:
             self.kafka_lag.progress(source.get("endOffset"), source.get("latestOffset"))
 
 
-def _offsets(value: Any) -> dict[str, dict[str, int]]:
+def _offsets(value: Any) -> dict[str, dict[int, int]]:
+    """A Kafka source's offsets in a progress (JSON text or dicts): topic -> partition -> offset."""
     if value is None:
         return {}
     if isinstance(value, str):
@@ -261,19 +318,14 @@ def _offsets(value: Any) -> dict[str, dict[str, int]]:
             return {}
     if not isinstance(value, dict):
         return {}
-    out: dict[str, dict[str, int]] = {}
+    out: dict[str, dict[int, int]] = {}
     for topic, parts in value.items():
         if isinstance(parts, dict):
-            out[str(topic)] = {str(p): int(o) for p, o in parts.items()}
+            out[str(topic)] = {int(p): int(o) for p, o in parts.items()}
     return out
 
 
-def kafka_lag(end_offset: Any, latest_offset: Any) -> dict[str, int]:
-    """Offsets behind latest per topic, from a Kafka source's progress (JSON text or dicts)."""
-    end = _offsets(end_offset)
-    latest = _offsets(latest_offset)
-    out: dict[str, int] = {}
-    for topic, parts in latest.items():
-        done = end.get(topic, {})
-        out[topic] = sum(max(0, off - done.get(p, 0)) for p, off in parts.items())
-    return out
+def _raise_to(ends: dict[int, int], offsets: Mapping[int, int]) -> None:
+    """End offsets only grow: keep the highest one seen per partition."""
+    for p, off in offsets.items():
+        ends[p] = max(off, ends.get(p, off))
