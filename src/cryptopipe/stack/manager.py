@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import shutil
 import time
@@ -15,14 +14,13 @@ from typing import Any
 
 from cryptopipe.stack import kafka, mariadb, prereqs, prometheus
 from cryptopipe.stack.jars import resolve_maven
-from cryptopipe.stack.process import ManagedProcess, wait_until
+from cryptopipe.stack.layout import read_layout, write_layout
+from cryptopipe.stack.process import ManagedProcess, StopResult, stop_together, wait_until
 from cryptopipe.stack.settings import StackSettings
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
-
-LAYOUT_FILE = "stack.json"
 
 
 class StackError(RuntimeError):
@@ -180,13 +178,26 @@ class Stack:
         )
 
     # down ---------------------------------------------------------------------------------
-    def down(self, *, purge: bool = False, progress: Progress = _noop) -> list[str]:
-        stopped = []
+    def down(self, *, purge: bool = False, progress: Progress = _noop) -> list[StopResult]:
+        """Stop every server, in the reverse order of `up`; how each stopped is returned and
+        logged (SIGTERM is the normal case, SIGKILL the fallback after ``stop_timeout_s``).
+
+        The Kafka nodes are signalled all at once: stopped one by one, the last node of a
+        3-node KRaft cluster has no controller quorum left to approve its controlled shutdown
+        and hangs until killed."""
+        brokers = [b.service_name for b in kafka.broker_layouts(self.settings)]
+        groups: list[list[str]] = []
         for name in reversed(self.service_names()):
-            proc = self.process(name)
-            if proc.stop(self.settings.stop_timeout_s):
-                stopped.append(name)
-                progress(f"stopped {name}")
+            if name not in brokers:
+                groups.append([name])
+            elif name == brokers[-1]:
+                groups.append(brokers)
+        stopped: list[StopResult] = []
+        for group in groups:
+            results = stop_together([self.process(n) for n in group], self.settings.stop_timeout_s)
+            for result in results:
+                progress(str(result))
+            stopped += results
         if purge and self.settings.state_dir.exists():
             shutil.rmtree(self.settings.state_dir)
             progress(f"removed {self.settings.state_dir}")
@@ -300,34 +311,26 @@ class Stack:
         }
 
     # layout -------------------------------------------------------------------------------
-    def _layout_path(self) -> Path:
-        return self.settings.state_dir / LAYOUT_FILE
-
     def _record_layout(self) -> None:
-        self._layout_path().write_text(json.dumps({"brokers": self.settings.brokers}))
+        """Every broker's port goes into the state dir: commands run without a bootstrap setting
+        connect through all of them (cryptopipe.config), not through broker 1 only."""
+        write_layout(self.settings.state_dir, self.settings.brokers, self.settings.broker_ports())
 
     def _check_layout(self) -> None:
-        recorded = _recorded_brokers(self.settings.state_dir)
-        if recorded is not None and recorded != self.settings.brokers:
+        recorded = read_layout(self.settings.state_dir)
+        if recorded is not None and recorded.brokers != self.settings.brokers:
             raise StackError(
-                f"{self.settings.state_dir} holds a {recorded}-broker cluster; to switch to "
-                f"{self.settings.brokers}, run `cryptopipe stack down --purge` first"
+                f"{self.settings.state_dir} holds a {recorded.brokers}-broker cluster; to switch "
+                f"to {self.settings.brokers}, run `cryptopipe stack down --purge` first"
             )
-
-
-def _recorded_brokers(state_dir: Path) -> int | None:
-    try:
-        return int(json.loads((state_dir / LAYOUT_FILE).read_text())["brokers"])
-    except (OSError, ValueError, KeyError):
-        return None
 
 
 def _with_recorded_layout(settings: StackSettings) -> StackSettings:
     """`status` and `down` act on the cluster that `up` made, whatever --brokers says now."""
-    recorded = _recorded_brokers(settings.state_dir)
+    recorded = read_layout(settings.state_dir)
     if recorded is None or "brokers" in settings.model_fields_set:
         return settings
-    return settings.model_copy(update={"brokers": recorded})
+    return settings.model_copy(update={"brokers": recorded.brokers})
 
 
 def _http_ok(url: str) -> bool:

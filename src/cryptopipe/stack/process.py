@@ -97,19 +97,10 @@ class ManagedProcess:
     def has_record(self) -> bool:
         return self.pid_file.exists()
 
-    def stop(self, timeout_s: float) -> bool:
-        """SIGTERM the process group, SIGKILL after ``timeout_s``; True if it was running."""
-        pid = self.pid()
-        if pid is None:
-            self.pid_file.unlink(missing_ok=True)
-            return False
-        self._signal(pid, signal.SIGTERM)
-        if not wait_until(lambda: not self._group_alive(pid), timeout_s, interval_s=0.2):
-            logger.warning("%s did not stop in %.0fs, sending SIGKILL", self.name, timeout_s)
-            self._signal(pid, signal.SIGKILL)
-            wait_until(lambda: not self._group_alive(pid), 10.0, interval_s=0.1)
-        self.pid_file.unlink(missing_ok=True)
-        return True
+    def stop(self, timeout_s: float) -> StopResult | None:
+        """SIGTERM the process group, SIGKILL after ``timeout_s``; None if it was not running."""
+        results = stop_together([self], timeout_s)
+        return results[0] if results else None
 
     def kill(self, sig: signal.Signals = signal.SIGKILL) -> None:
         """Send ``sig`` to the process group (chaos and tests); the pid file stays."""
@@ -136,6 +127,59 @@ class ManagedProcess:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pgid, os.WNOHANG)
         return _proc_start_ticks(pgid) is not None or _group_has_members(pgid)
+
+
+@dataclass(frozen=True, slots=True)
+class StopResult:
+    """How one server stopped: by SIGTERM in time, or by SIGKILL after the grace period."""
+
+    name: str
+    signal: str  # "SIGTERM" (clean) or "SIGKILL" (the fallback)
+    seconds: float
+
+    def __str__(self) -> str:
+        return f"{self.name} stopped by {self.signal} after {self.seconds:.1f}s"
+
+
+def stop_together(procs: Sequence[ManagedProcess], timeout_s: float) -> list[StopResult]:
+    """SIGTERM every running process of ``procs`` at once, wait for all of them, SIGKILL those
+    still running after ``timeout_s``; one result per process that was running.
+
+    At once, not one by one: the nodes of a KRaft cluster (combined broker+controller) each
+    need a controller quorum to finish their controlled shutdown. Stopped in turn, the last
+    node is alone, cannot get its shutdown approved, and hangs until killed."""
+    started = time.monotonic()
+    running: dict[str, tuple[ManagedProcess, int]] = {}
+    for proc in procs:
+        pid = proc.pid()
+        if pid is None:
+            proc.pid_file.unlink(missing_ok=True)
+            continue
+        proc._signal(pid, signal.SIGTERM)
+        running[proc.name] = (proc, pid)
+    results: dict[str, StopResult] = {}
+
+    def collect(sig: str) -> bool:
+        for name, (proc, pid) in running.items():
+            if name not in results and not proc._group_alive(pid):
+                results[name] = StopResult(name, sig, time.monotonic() - started)
+        return len(results) == len(running)
+
+    if not wait_until(lambda: collect("SIGTERM"), timeout_s, interval_s=0.1):
+        for name, (proc, pid) in running.items():
+            if name not in results:
+                logger.warning("%s did not stop in %.0fs, sending SIGKILL", name, timeout_s)
+                proc._signal(pid, signal.SIGKILL)
+        wait_until(lambda: collect("SIGKILL"), 10.0, interval_s=0.1)
+    for name, (proc, _pid) in running.items():
+        proc.pid_file.unlink(missing_ok=True)
+        if name not in results:  # not even SIGKILL ended it within 10 s
+            results[name] = StopResult(name, "SIGKILL", time.monotonic() - started)
+            logger.error("%s is still running after SIGKILL", name)
+    for result in results.values():
+        log = logger.info if result.signal == "SIGTERM" else logger.warning
+        log("%s", result)
+    return [results[name] for name in running]
 
 
 def _group_has_members(pgid: int) -> bool:
