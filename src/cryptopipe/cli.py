@@ -19,6 +19,7 @@ from cryptopipe.observability.logs import LogFormat, configure_logging
 from cryptopipe.processor.cli import process
 from cryptopipe.producer.cli import produce
 from cryptopipe.runner.cli import run
+from cryptopipe.slo.cli import slo
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +193,7 @@ main.add_command(process)
 main.add_command(db)
 main.add_command(audit)
 main.add_command(run)
+main.add_command(slo)
 main.add_command(alerts)
 
 

@@ -1,0 +1,1 @@
+"""SLOs as code: spec loading, rule generation, promtool checks and live status."""
