@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from cryptopipe.dlq import DlqReason
+from cryptopipe.dlq import MAX_DETAIL_CHARS, DlqReason
 from cryptopipe.processor import ranges
 from cryptopipe.processor.candles import PartialCandle
 
@@ -31,7 +31,22 @@ class RejectedRow:
     offset: int
     reason: DlqReason
     detail: str
+    # the value as received, or for an oversized one only its first bytes (an excerpt)
     raw: bytes | None
+    # size of the value as received (null for a null value)
+    raw_size: int | None = None
+
+    @property
+    def is_excerpt(self) -> bool:
+        return self.raw is not None and self.raw_size is not None and len(self.raw) < self.raw_size
+
+    def stored_detail(self) -> str:
+        """``detail`` for rejected_trades (VARCHAR(500)), saying when raw_value is an excerpt."""
+        if not self.is_excerpt:
+            return self.detail[:MAX_DETAIL_CHARS]
+        assert self.raw is not None
+        note = f"; raw_value is its first {len(self.raw)} of {self.raw_size} bytes"
+        return self.detail[: MAX_DETAIL_CHARS - len(note)] + note
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,7 +110,10 @@ class BatchProcessor:
         laps.lap("state")
         if self._transform is None:
             self._transform = transform.BatchTransform(
-                self._s.max_message_bytes, self._s.symbol_list(), self._s.watermark_delay_us
+                self._s.max_message_bytes,
+                self._s.symbol_list(),
+                self._s.watermark_delay_us,
+                self._s.oversized_excerpt_bytes,
             )
             self._summarize = transform.BatchSummary(self._direct)
         classified = self._transform.classify(
@@ -126,12 +129,12 @@ class BatchProcessor:
         t0 = time.monotonic()
         commit_start_ns = time.time_ns()
         with self._metrics.sink_latency.time():
-            applied = self._sink.commit(result)
+            outcome = self._sink.commit(result)
         commit_ns = time.time_ns()
         commit_s = commit_ns / 1e9
         sink_s = time.monotonic() - t0
         laps.lap("sink")
-        if not applied:
+        if not outcome.applied_by_this_call:
             self._metrics.batches_skipped.inc()
             return
         self.last_result = result
@@ -237,12 +240,9 @@ class BatchProcessor:
         return result, s.latency_buckets, s.traced
 
     def _publish_rejected(self, rows: list[RejectedRow]) -> None:
-        if not rows or self._dlq is None:
-            return
-        failed = self._dlq.publish(rows)
-        if failed:
-            # the rejected_trades row still commits with the batch: nothing is lost
-            self._metrics.dlq_failures.inc(failed)
+        if rows and self._dlq is not None:
+            # never raises for a Kafka failure: what the DLQ misses, rejected_trades still has
+            self._dlq.publish(rows)
 
     def _record(self, r: BatchResult, buckets: list[tuple[int, int]], commit_s: float) -> None:
         m = self._metrics
@@ -280,6 +280,7 @@ def latest_offsets_reader(
         with lock:
             if admin is None:
                 raise RuntimeError("lag reader closed")
+            admin.poll(0)  # librdkafka's queued log lines reach our logger only when polled
             meta = admin.list_topics(topic, timeout=READ_TIMEOUT_S).topics.get(topic)
             if meta is None or meta.error is not None:
                 raise RuntimeError(f"no metadata for {topic}: {meta.error if meta else 'absent'}")
@@ -328,8 +329,9 @@ def run(
         server, _thread = metrics.serve(settings.processor_metrics_port)
     metrics.watermark_setting.set(settings.watermark_delay_s)
     spark = spark or build_spark(settings)
-    sink = MySqlSink(settings)
-    dlq = DlqPublisher(settings) if settings.dlq_enabled else None
+    sink = MySqlSink(settings, metrics)
+    metrics.sink_pending.set_function(sink.pending_seconds)
+    dlq = DlqPublisher(settings, metrics) if settings.dlq_enabled else None
     processor = BatchProcessor(settings, sink, metrics, dlq, tracer)
     listener = MetricsListener(metrics, settings.query_name)
     spark.streams.addListener(listener)

@@ -253,8 +253,44 @@ class ProcessorMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
             registry=r,
         )
+        # DLQ and sink faults (services/processor/dlq_publisher.py, sink.py)
+        self.dlq_published = Counter(
+            P + "dlq_published_total", "Rejected messages confirmed on the DLQ topic", registry=r
+        )
         self.dlq_failures = Counter(
-            P + "dlq_publish_failures_total", "DLQ records not confirmed by Kafka", registry=r
+            P + "dlq_publish_failures_total",
+            "DLQ delivery attempts that failed, by Kafka error (retried or given up)",
+            ["reason"],
+            registry=r,
+        )
+        self.dlq_given_up = Counter(
+            P + "dlq_publish_given_up_total",
+            "Rejected messages not on the DLQ after the retries (still in rejected_trades)",
+            ["reason"],
+            registry=r,
+        )
+        self.sink_stalls = Counter(
+            P + "sink_stalls_total",
+            "MySQL operations that failed or timed out at least once (then retried)",
+            ["operation"],
+            registry=r,
+        )
+        self.sink_retries = Counter(
+            P + "sink_retries_total",
+            "MySQL attempts retried, by error",
+            ["operation", "reason"],
+            registry=r,
+        )
+        self.sink_failures = Counter(
+            P + "sink_failures_total",
+            "MySQL operations given up after mysql_retry_max_s (the batch fails)",
+            ["operation"],
+            registry=r,
+        )
+        self.sink_pending = Gauge(
+            P + "sink_pending_seconds",
+            "How long the current MySQL operation has been running, retries included (0: idle)",
+            registry=r,
         )
         self.e2e_latency = WeightedHistogram(
             P + "end_to_end_latency_seconds", "Trade time to MySQL commit", LATENCY_BUCKETS_S

@@ -10,6 +10,12 @@ from cryptopipe.config import CommonSettings
 from cryptopipe.processor.intervals import Interval, parse_intervals
 
 DEFAULT_INTERVALS = "1s,1m"
+# librdkafka's default message.max.bytes, which the DLQ producer keeps: a rejected value kept
+# whole (at most max_message_bytes) plus its dlq.* headers must fit in one DLQ record
+DLQ_MESSAGE_MAX_BYTES = 1_000_000
+DLQ_HEADROOM_BYTES = 16 * 1024
+MAX_MESSAGE_BYTES_LIMIT = DLQ_MESSAGE_MAX_BYTES - DLQ_HEADROOM_BYTES
+DEFAULT_EXCERPT_BYTES = 4096
 
 
 class CandleScope(CommonSettings):
@@ -67,9 +73,39 @@ class ProcessorSettings(CandleScope):
     watermark_delay_s: float = Field(
         10.0, ge=0, description="Trades older than max seen trade time minus this are late."
     )
-    max_message_bytes: int = Field(64 * 1024, gt=0, description="Larger values are rejected.")
+    max_message_bytes: int = Field(
+        64 * 1024,
+        gt=0,
+        le=MAX_MESSAGE_BYTES_LIMIT,
+        description="Larger values are rejected as oversized (kept as a bounded excerpt).",
+    )
+    oversized_excerpt_bytes: int = Field(
+        DEFAULT_EXCERPT_BYTES,
+        ge=0,
+        le=MAX_MESSAGE_BYTES_LIMIT,
+        description="An oversized value keeps only its first N bytes in rejected_trades and the "
+        "DLQ (dlq.excerpt header); the original stays on the input topic at dlq.origin.",
+    )
     dlq_enabled: bool = Field(True, description="Also publish rejected input to topic_dlq.")
+    dlq_delivery_timeout_s: float = Field(
+        10.0, gt=0, description="One DLQ delivery attempt waits this long (message.timeout.ms)."
+    )
+    dlq_retry_max_s: float = Field(
+        30.0,
+        ge=0,
+        description="Retry failed DLQ deliveries (with backoff) this long per batch, then give "
+        "up on them (counted, logged; rejected_trades still has every row).",
+    )
     mysql_connect_timeout_s: float = Field(10.0, gt=0)
+    mysql_read_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="A MySQL reply not received within this is a stall: the connection is "
+        "dropped and the operation retried (the batch ledger decides an unknown COMMIT).",
+    )
+    mysql_write_timeout_s: float = Field(
+        30.0, gt=0, description="Sending a statement to MySQL longer than this is a stall."
+    )
     mysql_retry_max_s: float = Field(
         120.0, gt=0, description="Give up a batch's MySQL write after retrying this long."
     )

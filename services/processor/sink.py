@@ -3,6 +3,13 @@
 One transaction per batch holds the ledger row, the watermarks, the trade-id ranges, the late and
 rejected rows and the candle upserts. If the ledger already has (query, batch), the batch was
 applied before a crash and nothing is written again.
+
+Every MySQL call has a connect, read and write timeout, so a frozen or unreachable server is a
+*stall*: the attempt fails, the connection is dropped and the operation retried with backoff
+for up to ``mysql_retry_max_s`` (counted and logged, ``sink_pending_seconds`` shows how long it
+has been waiting). A COMMIT whose reply timed out has an unknown outcome; the retry's ledger
+insert decides it: a duplicate ledger key means that COMMIT did commit (nothing is written
+twice), otherwise the server rolled it back and the retry applies the batch.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, TypeVar
 
 import pymysql
@@ -21,6 +29,7 @@ from cryptopipe.db.connection import app_connection
 from cryptopipe.processor import sql
 from cryptopipe.processor.batch import BatchResult
 from cryptopipe.processor.candles import us_to_datetime
+from cryptopipe.processor.metrics import ProcessorMetrics
 from cryptopipe.processor.ranges import Range
 from cryptopipe.processor.settings import ProcessorSettings
 
@@ -30,6 +39,40 @@ T = TypeVar("T")
 
 _RETRYABLE = (pymysql.err.OperationalError, pymysql.err.InterfaceError)
 ER_DUP_ENTRY = 1062
+_REASONS = {
+    2003: "connect",
+    2006: "connection_lost",
+    2013: "connection_lost",
+    1205: "lock_wait_timeout",
+    1213: "deadlock",
+}
+BACKOFF_START_S = 0.2
+BACKOFF_MAX_S = 5.0
+
+
+class Commit(Enum):
+    """What :meth:`MySqlSink.commit` did."""
+
+    APPLIED = "applied"
+    # an earlier attempt's COMMIT reply was lost (timeout, broken connection) but it did
+    # commit: the retry found its ledger row. Applied once, by this call.
+    APPLIED_UNACKNOWLEDGED = "applied_unacknowledged"
+    # the ledger had the batch before this call (nothing written)
+    ALREADY_APPLIED = "already_applied"
+
+    @property
+    def applied_by_this_call(self) -> bool:
+        return self is not Commit.ALREADY_APPLIED
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A low-cardinality label for a retried MySQL error."""
+    if "timed out" in str(exc):
+        return "timeout"
+    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+    if code is None:
+        return type(exc).__name__.lower()
+    return _REASONS.get(code, f"mysql_{code}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +84,27 @@ class StoredState:
 class MySqlSink:
     """A thin pymysql adapter; one connection, reconnected (with backoff) when it breaks."""
 
-    def __init__(self, settings: ProcessorSettings) -> None:
+    def __init__(
+        self, settings: ProcessorSettings, metrics: ProcessorMetrics | None = None
+    ) -> None:
         self._settings = settings
+        self._metrics = metrics
         self._conn: pymysql.connections.Connection[Any] | None = None
+        self._pending_since: float | None = None
 
     def _connect(self) -> pymysql.connections.Connection[Any]:
+        s = self._settings
         return app_connection(
-            self._settings, connect_timeout_s=self._settings.mysql_connect_timeout_s
+            s,
+            connect_timeout_s=s.mysql_connect_timeout_s,
+            read_timeout=s.mysql_read_timeout_s,
+            write_timeout=s.mysql_write_timeout_s,
         )
+
+    def pending_seconds(self) -> float:
+        """How long the current operation (attempts and backoff) has run; 0 when idle."""
+        since = self._pending_since
+        return 0.0 if since is None else time.monotonic() - since
 
     def _connection(self) -> pymysql.connections.Connection[Any]:
         if self._conn is None:
@@ -62,18 +118,61 @@ class MySqlSink:
             self._conn = None
 
     def _with_retry(self, what: str, fn: Callable[[pymysql.connections.Connection[Any]], T]) -> T:
-        deadline = time.monotonic() + self._settings.mysql_retry_max_s
-        delay = 0.2
-        while True:
-            try:
-                return fn(self._connection())
-            except _RETRYABLE as exc:
-                self.close()
-                if time.monotonic() + delay > deadline:
-                    raise
-                logger.warning("MySQL %s failed (%s); retrying in %.1fs", what, exc, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        """``fn(connection)`` until it succeeds, retrying connection-level errors and timeouts
+        with backoff for up to ``mysql_retry_max_s``."""
+        started = time.monotonic()
+        self._pending_since = started
+        deadline = started + self._settings.mysql_retry_max_s
+        delay = BACKOFF_START_S
+        attempt = 1
+        m = self._metrics
+        try:
+            while True:
+                try:
+                    out = fn(self._connection())
+                except _RETRYABLE as exc:
+                    self.close()
+                    reason = failure_reason(exc)
+                    waited = time.monotonic() - started
+                    if time.monotonic() + delay > deadline:
+                        if m is not None:
+                            m.sink_failures.labels(what).inc()
+                        logger.error(
+                            "MySQL %s gave up after %.1fs and %d attempts (%s): %s",
+                            what,
+                            waited,
+                            attempt,
+                            reason,
+                            exc,
+                        )
+                        raise
+                    if m is not None:
+                        if attempt == 1:
+                            m.sink_stalls.labels(what).inc()
+                        m.sink_retries.labels(what, reason).inc()
+                    logger.warning(
+                        "MySQL %s stalled (%s, %.1fs so far, attempt %d): %s; retrying in %.1fs",
+                        what,
+                        reason,
+                        waited,
+                        attempt,
+                        exc,
+                        delay,
+                    )
+                    time.sleep(delay)
+                    delay = min(delay * 2, BACKOFF_MAX_S)
+                    attempt += 1
+                    continue
+                if attempt > 1:
+                    logger.warning(
+                        "MySQL %s recovered after %.1fs and %d attempts",
+                        what,
+                        time.monotonic() - started,
+                        attempt,
+                    )
+                return out
+        finally:
+            self._pending_since = None
 
     # -- reads ---------------------------------------------------------------------------
     def is_applied(self, query_id: str, batch_id: int) -> bool:
@@ -84,7 +183,7 @@ class MySqlSink:
             conn.rollback()
             return found
 
-        return self._with_retry("ledger read", run)
+        return self._with_retry("ledger_read", run)
 
     def load_state(self) -> StoredState:
         def run(conn: pymysql.connections.Connection[Any]) -> StoredState:
@@ -98,49 +197,73 @@ class MySqlSink:
             conn.rollback()
             return StoredState(marks, by_symbol)
 
-        return self._with_retry("state read", run)
+        return self._with_retry("state_read", run)
 
     # -- the one write -------------------------------------------------------------------
-    def commit(self, result: BatchResult) -> bool:
-        """Apply ``result`` atomically; False if the ledger says it was applied already."""
+    def commit(self, result: BatchResult) -> Commit:
+        """Apply ``result`` atomically, exactly once: the ledger row, inserted first in the
+        same transaction, decides whether it was applied already."""
 
-        def run(conn: pymysql.connections.Connection[Any]) -> bool:
+        commit_sent = False  # by an earlier attempt, whose outcome is then unknown
+
+        def run(conn: pymysql.connections.Connection[Any]) -> Commit:
+            nonlocal commit_sent
             try:
                 with conn.cursor() as cur:
+                    if not self._insert_ledger_row(cur, result):
+                        conn.rollback()
+                        if not commit_sent:
+                            logger.info(
+                                "batch %s already in the ledger; nothing written", result.batch_id
+                            )
+                            return Commit.ALREADY_APPLIED
+                        # an earlier attempt's COMMIT was sent, its reply lost: it did commit
+                        logger.warning(
+                            "batch %s: the COMMIT of an earlier attempt did commit (its reply "
+                            "was lost); the ledger row keeps it from being applied twice",
+                            result.batch_id,
+                        )
+                        return Commit.APPLIED_UNACKNOWLEDGED
                     self._write(cur, result)
+                commit_sent = True
                 conn.commit()
-                return True
-            except pymysql.err.IntegrityError as exc:
-                conn.rollback()
-                if exc.args and exc.args[0] == ER_DUP_ENTRY and "PRIMARY" in str(exc.args[1]):
-                    # the ledger insert comes first: a lost COMMIT acknowledgement that did commit
-                    logger.info("batch %s already in the ledger; nothing written", result.batch_id)
-                    return False
-                raise
+                return Commit.APPLIED
             except BaseException:
-                with contextlib.suppress(pymysql.err.Error):
+                with contextlib.suppress(pymysql.err.Error, OSError):
                     conn.rollback()
                 raise
 
-        return self._with_retry("batch commit", run)
+        return self._with_retry("commit", run)
+
+    @staticmethod
+    def _insert_ledger_row(cur: pymysql.cursors.Cursor, r: BatchResult) -> bool:
+        """The batch's ledger row, the first write of its transaction; False if it is there
+        already (applied before)."""
+        c = r.counts
+        try:
+            cur.execute(
+                sql.INSERT_BATCH,
+                (
+                    r.query_id,
+                    r.batch_id,
+                    c.input_rows,
+                    c.accepted,
+                    c.duplicates,
+                    c.late,
+                    c.rejected,
+                    len(r.candles),
+                    r.max_trade_time_us,
+                ),
+            )
+        except pymysql.err.IntegrityError as exc:
+            if exc.args and exc.args[0] == ER_DUP_ENTRY:
+                return False
+            raise
+        return True
 
     @staticmethod
     def _write(cur: pymysql.cursors.Cursor, r: BatchResult) -> None:
-        c = r.counts
-        cur.execute(
-            sql.INSERT_BATCH,
-            (
-                r.query_id,
-                r.batch_id,
-                c.input_rows,
-                c.accepted,
-                c.duplicates,
-                c.late,
-                c.rejected,
-                len(r.candles),
-                r.max_trade_time_us,
-            ),
-        )
+        """Everything of the batch but its ledger row."""
         if r.symbol_max_time_us:
             cur.executemany(sql.UPSERT_WATERMARKS, sorted(r.symbol_max_time_us.items()))
         for symbol, rs in sorted(r.symbol_ranges.items()):
@@ -169,7 +292,7 @@ class MySqlSink:
             cur.executemany(
                 sql.INSERT_REJECTED,
                 [
-                    (x.topic, x.partition, x.offset, x.reason.value, x.detail[:500], x.raw)
+                    (x.topic, x.partition, x.offset, x.reason.value, x.stored_detail(), x.raw)
                     for x in r.rejected
                 ],
             )

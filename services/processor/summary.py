@@ -94,6 +94,7 @@ def _rejected(r: Mapping[str, Any]) -> RejectedRow:
         reason=DlqReason(r["reason"]),
         detail=str(r["detail"] or ""),
         raw=None if r["raw"] is None else bytes(r["raw"]),
+        raw_size=None if r["raw_size"] is None else int(r["raw_size"]),
     )
 
 

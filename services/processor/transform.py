@@ -23,6 +23,7 @@ from pyspark.sql import functions as sf
 from cryptopipe.dlq import DlqReason
 from cryptopipe.processor.intervals import Interval
 from cryptopipe.processor.ranges import Range
+from cryptopipe.processor.settings import DEFAULT_EXCERPT_BYTES
 from cryptopipe.processor.summary import (
     STATUS_ACCEPTED,
     STATUS_DUPLICATE,
@@ -71,7 +72,9 @@ def trade_schema() -> str:
     )
 
 
-def _parse_columns(max_message_bytes: int, symbols: list[str]) -> list[list[Column]]:
+def _parse_columns(
+    max_message_bytes: int, symbols: list[str], excerpt_bytes: int = DEFAULT_EXCERPT_BYTES
+) -> list[list[Column]]:
     """The projections of :meth:`BatchTransform.parse`: Kafka rows -> one row per message
     with the typed trade fields and ``reason``/``detail`` (both null for a valid trade).
 
@@ -237,8 +240,15 @@ def _parse_columns(max_message_bytes: int, symbols: list[str]) -> list[list[Colu
         sf.col("topic"),
         sf.col("partition"),
         sf.col("offset"),
-        # the raw bytes are kept for rejected rows only (they go to the DLQ as they came)
-        sf.when(invalid, sf.col("value")).alias("raw"),
+        # the raw bytes are kept for rejected rows only (they go to the DLQ as they came); of
+        # an oversized value only its first excerpt_bytes: the megabyte never leaves Spark
+        sf.when(
+            invalid,
+            sf.when(
+                sf.col("size") > max_message_bytes, sf.substring("value", 1, excerpt_bytes)
+            ).otherwise(sf.col("value")),
+        ).alias("raw"),
+        sf.when(invalid, sf.col("size")).alias("raw_size"),
         f["symbol"].alias("symbol"),
         f["trade_id"].alias("trade_id"),
         price.alias("price"),
@@ -258,6 +268,7 @@ CLASSIFIED_COLUMNS = (
     "partition",
     "offset",
     "raw",
+    "raw_size",
     "symbol",
     "trade_id",
     "price",
@@ -335,8 +346,14 @@ class BatchTransform:
     ranges then need no further shuffle.
     """
 
-    def __init__(self, max_message_bytes: int, symbols: list[str], watermark_delay_us: int) -> None:
-        self._stages = _parse_columns(max_message_bytes, symbols)
+    def __init__(
+        self,
+        max_message_bytes: int,
+        symbols: list[str],
+        watermark_delay_us: int,
+        excerpt_bytes: int = DEFAULT_EXCERPT_BYTES,
+    ) -> None:
+        self._stages = _parse_columns(max_message_bytes, symbols, excerpt_bytes)
         self._delay = sf.lit(watermark_delay_us)
         valid = sf.col("reason").isNull()
         self._valid = valid
@@ -455,6 +472,7 @@ ROW_FIELDS = (
     "partition",
     "offset",
     "raw",
+    "raw_size",
     "reason",
     "detail",
     "watermark_us",

@@ -63,7 +63,7 @@ def produce(
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 5,
-            "message.max.bytes": 2_000_000,
+            "message.max.bytes": 4 * 1024 * 1024,  # the broker's limit (2 MiB) decides
         }
     )
     errors: list[Any] = []

@@ -40,7 +40,12 @@ def snapshot(stack: StackFixture) -> tuple[dict[Any, Any], list[tuple[Any, ...]]
 
 
 def start_processor(
-    stack: StackFixture, topic: str, checkpoint: Path, log: Path, *extra: str
+    stack: StackFixture,
+    topic: str,
+    checkpoint: Path,
+    log: Path,
+    *extra: str,
+    env_extra: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     env = stack.env()
     env.update(
@@ -50,6 +55,7 @@ def start_processor(
             "CRYPTOPIPE_CHECKPOINT_DIR": str(checkpoint),
             "CRYPTOPIPE_MAX_OFFSETS_PER_TRIGGER": "2000",
             "CRYPTOPIPE_TRIGGER_INTERVAL_S": "0.5",
+            **(env_extra or {}),
         }
     )
     return subprocess.Popen(
@@ -68,6 +74,17 @@ def scrape(port: int) -> str:
 
 def processed_messages(stack: StackFixture) -> int:
     return int(query(stack, "SELECT COALESCE(SUM(input_rows), 0) FROM processor_batches")[0][0])
+
+
+def wait_processed(
+    stack: StackFixture, proc: subprocess.Popen[bytes], n: int, log: Path, timeout_s: float
+) -> None:
+    """Until the ledger counts ``n`` messages processed; fails if ``proc`` dies or time is up."""
+    deadline = time.monotonic() + timeout_s
+    while processed_messages(stack) < n:
+        assert proc.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.5)
 
 
 def committed_batches(stack: StackFixture) -> int:
@@ -134,11 +151,7 @@ def test_kill_9_mid_stream_then_restart_gives_the_uninterrupted_rows(
     # 3) restart from the checkpoint (streaming, as a service would), catch up, then SIGTERM
     restarted = start_processor(stack, topic, tmp_path / "ckpt-b", log)
     try:
-        deadline = time.monotonic() + 300
-        while processed_messages(stack) < len(messages):
-            assert restarted.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.5)
+        wait_processed(stack, restarted, len(messages), log, 300)
         restarted.send_signal(signal.SIGTERM)
         assert restarted.wait(120) == 0, log.read_text()[-3000:]  # a clean stop
     finally:

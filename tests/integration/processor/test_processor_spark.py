@@ -25,6 +25,7 @@ from cryptopipe.dlq import parse_headers
 from cryptopipe.observability import tracing
 from cryptopipe.processor.job import run
 from cryptopipe.processor.ranges import compact
+from cryptopipe.processor.settings import DEFAULT_EXCERPT_BYTES
 from cryptopipe.processor.transform import MAX_INLINE_RANGES, BatchTransform
 from tests.integration.processor.conftest import (
     StackFixture,
@@ -178,7 +179,10 @@ def test_duplicates_late_trades_and_poison_end_where_the_contract_says(
     dlq = read_all(stack, f"{story.topic}.dlq")
     headers = [parse_headers(m.headers()) for m in dlq]
     assert Counter(h["dlq.reason"] for h in headers) == reasons
-    assert {m.value() for m in dlq} == {v for _, v in poison}  # raw bytes, untouched
+    # raw bytes, untouched; of the oversized one only an excerpt (its first bytes)
+    assert {m.value() for m in dlq} == {
+        v if len(v) <= 4096 else v[:DEFAULT_EXCERPT_BYTES] for _, v in poison
+    }
     assert all(h["dlq.source"] == "processor" for h in headers)
     sums = query(
         stack,

@@ -128,6 +128,7 @@ def test_late_rejected_and_traced_rows_come_back_one_by_one() -> None:
         "partition": 1,
         "offset": 9,
         "raw": None,
+        "raw_size": None,
         "reason": None,
         "detail": None,
         "watermark_us": T0 + 5,
@@ -144,7 +145,14 @@ def test_late_rejected_and_traced_rows_come_back_one_by_one() -> None:
         "symbol": None,
         "status": "rejected",
         "max_time_us": None,
-        "row": {**row, "offset": 3, "reason": "not_json", "detail": "x", "raw": b"{"},
+        "row": {
+            **row,
+            "offset": 3,
+            "reason": "not_json",
+            "detail": "x",
+            "raw": b"{",
+            "raw_size": 1,
+        },
     }
     traced_dup = {
         **base,
