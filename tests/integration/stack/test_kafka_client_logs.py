@@ -110,6 +110,17 @@ CLIENTS_SCRIPT = textwrap.dedent(
     except Exception as exc:
         print("admin:", exc, file=sys.stdout)
     admin.poll(0)
+
+    from cryptopipe.processor.job import latest_offsets_reader
+    from cryptopipe.processor.settings import ProcessorSettings
+
+    latest, close = latest_offsets_reader(ProcessorSettings())  # the processor's lag reader
+    for _ in range(2):  # each read hands over the lines the one before queued
+        try:
+            latest("t")
+        except Exception as exc:
+            print("lag reader:", exc, file=sys.stdout)
+    close()
     """
 )
 
@@ -129,4 +140,9 @@ def test_every_kind_of_client_logs_through_our_logger(tmp_path: Path) -> None:
     assert other == []
     failures = assert_logged_once(records)
     per_client = Counter(r["kafka_client"] for r in failures)
-    assert set(per_client) == {"rdkafka#producer-1", "rdkafka#consumer-2", "rdkafka#producer-3"}
+    assert set(per_client) == {
+        "rdkafka#producer-1",
+        "rdkafka#consumer-2",
+        "rdkafka#producer-3",
+        "rdkafka#producer-4",
+    }
