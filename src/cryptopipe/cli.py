@@ -134,7 +134,8 @@ def stack_fetch(only: tuple[str, ...], state_dir: Path | None) -> None:
 @click.option("--purge", is_flag=True, help="Also delete the state dir (data, logs, checkpoints).")
 @state_dir_option
 def stack_down(purge: bool, state_dir: Path | None) -> None:
-    """Stop what the stack started (SIGTERM, then SIGKILL after a grace period)."""
+    """Stop what the stack started: SIGTERM (the Kafka nodes together), SIGKILL only after
+    CRYPTOPIPE_STOP_TIMEOUT_S; prints how and how fast each service stopped."""
     from cryptopipe.stack.manager import Stack  # noqa: PLC0415
 
     settings = _stack_settings(state_dir=state_dir)
