@@ -6,7 +6,8 @@ Each record is the value as received, or for an oversized one its first
 
 A delivery that fails is counted (``dlq_publish_failures_total{reason}``, reason = the Kafka
 error) and retried with backoff for up to ``dlq_retry_max_s``; a record too large for the DLQ
-is sent again as an excerpt. Then the publisher gives up on what is left: logged and counted
+is sent again as an excerpt (and a small one refused with it, in the same record batch, once
+more as it is). Then the publisher gives up on what is left: logged and counted
 (``dlq_publish_given_up_total{reason}``), and the batch goes on (its ``rejected_trades`` rows
 are the record of every rejected message). After giving up, later batches make one attempt
 each (no retries) until a delivery succeeds, so a long DLQ outage does not slow every batch.
@@ -191,6 +192,7 @@ class DlqPublisher:
         delay = BACKOFF_START_S
         pending = list(rows)
         outage = False  # a transient failure was given up on
+        size_retried: set[tuple[str, int, int]] = set()
         while pending:
             out.attempts += 1
             failures, unconfirmed = self._attempt(pending)
@@ -205,8 +207,14 @@ class DlqPublisher:
                 if m is not None:
                     m.dlq_failures.labels(f.reason).inc()
                 excerpt = self._excerpt(f.row) if f.reason == TOO_LARGE else None
+                origin = (f.row.topic, f.row.partition, f.row.offset)
                 if excerpt is not None:  # too large for the DLQ: its excerpt is not
                     retry.append(replace(f, row=excerpt))
+                elif f.reason == TOO_LARGE and origin not in size_retried:
+                    # the broker refuses a whole record batch: a small record sent in one
+                    # with a too large one fails with it, so it gets one more try
+                    size_retried.add(origin)
+                    retry.append(f)
                 elif f.permanent:
                     out.give_up(f.reason)
                 else:
