@@ -20,7 +20,6 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as sf
 
-from cryptopipe.dlq import DlqReason
 from cryptopipe.processor.intervals import Interval
 from cryptopipe.processor.ranges import Range
 from cryptopipe.processor.settings import DEFAULT_EXCERPT_BYTES
@@ -31,44 +30,35 @@ from cryptopipe.processor.summary import (
     STATUS_REJECTED,
     window_key,
 )
+from cryptopipe.trade_rules import (
+    CORRUPT_COLUMN,
+    DECIMAL_BODY,
+    EXCHANGE,
+    FIELD_TYPES,
+    MAX_NOTIONAL,
+    MAX_TIME_US,
+    MIN_TIME_US,
+    NOTIONAL_PRICE_BOUND,
+    NOTIONAL_QTY_BOUND,
+    PRICE_TYPE,
+    REQUIRED_FIELDS,
+    RULES,
+    SCHEMA_VERSION,
+    SYMBOL_BODY,
+    Rule,
+    spark_pattern,
+)
 
-PRICE_TYPE = "DECIMAL(20,8)"
-# up to 12 integer and 8 fractional digits (DECIMAL(20,8)); more trailing zeros are harmless
-DECIMAL_PATTERN = r"^-?[0-9]{1,12}(\.[0-9]{0,8}0*)?$"
-SYMBOL_PATTERN = r"^[A-Z0-9]{2,20}$"
-# trade times must be plausible epoch µs: 2001-09-09 .. 2100-01-01 (fixed, so replays agree)
-MIN_TIME_US = 1_000_000_000_000_000
-MAX_TIME_US = 4_102_444_800_000_000
-# Largest price x quantity of one trade (in quote units). Far above any real trade (Binance's
-# biggest fills are ~1e8 USDT), and it keeps every sum exact: DECIMAL(38,16) holds 1e22, so a
-# candle would need 10 million such trades to overflow. Without it one absurd message (both
-# near 1e12) would overflow the batch's sum and fail every replay of it: a poison pill.
-MAX_NOTIONAL = 10**15
 # "no trade seen yet": valid trade times are >= MIN_TIME_US, so nothing is late against it
 NO_TRADE_YET = 0
 
 TRACEPARENT = "traceparent"
 
-REQUIRED_FIELDS = (
-    "v",
-    "exchange",
-    "symbol",
-    "trade_id",
-    "price",
-    "quantity",
-    "trade_time_us",
-    "event_time_us",
-    "ingest_time_us",
-    "is_buyer_maker",
-)
-
 
 def trade_schema() -> str:
     """The JSON schema of a v1 trade (DDL), plus the corrupt-record column."""
-    return (
-        "v INT, exchange STRING, symbol STRING, trade_id BIGINT, price STRING, quantity STRING, "
-        "trade_time_us BIGINT, event_time_us BIGINT, ingest_time_us BIGINT, "
-        "is_buyer_maker BOOLEAN, _corrupt STRING"
+    return ", ".join(
+        [*(f"{name} {kind}" for name, kind in FIELD_TYPES), f"{CORRUPT_COLUMN} STRING"]
     )
 
 
@@ -88,7 +78,7 @@ def _parse_columns(
     t = sf.from_json(
         sf.col("value").cast("string"),
         trade_schema(),
-        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt"},
+        {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_COLUMN},
     )
     # W3C trace context of the few trades the producer sampled (null for the rest); the
     # header lookup is interpreted (a lambda), so only messages with headers pay for it
@@ -109,13 +99,13 @@ def _parse_columns(
         traceparent.alias("traceparent"),
     ]
     fields = {name: sf.col(f"t.{name}") for name in REQUIRED_FIELDS}
-    symbol_ok = fields["symbol"].rlike(SYMBOL_PATTERN)
+    symbol_ok = fields["symbol"].rlike(spark_pattern(SYMBOL_BODY))
     if symbols:
         symbol_ok = symbol_ok & fields["symbol"].isin(*symbols)
 
     def exact(text: Column) -> Column:
         # null unless the string is a DECIMAL(20,8) as it stands (a cast would round)
-        return sf.when(text.rlike(DECIMAL_PATTERN), text.try_cast(PRICE_TYPE))
+        return sf.when(text.rlike(spark_pattern(DECIMAL_BODY)), text.try_cast(PRICE_TYPE))
 
     any_null = sf.lit(False)
     all_null = sf.lit(True)
@@ -129,7 +119,7 @@ def _parse_columns(
         sf.col("value"),
         sf.col("size"),
         sf.col("t").isNull().alias("no_json"),
-        sf.col("t._corrupt").isNotNull().alias("corrupt"),
+        sf.col(f"t.{CORRUPT_COLUMN}").isNotNull().alias("corrupt"),
         all_null.alias("all_null"),
         any_null.alias("any_null"),
         *[col.alias(f"t_{name}") for name, col in fields.items()],
@@ -143,61 +133,49 @@ def _parse_columns(
     # price x quantity > MAX_NOTIONAL, exactly: the multiplication (try_: null on overflow) runs
     # only for a trade that is not obviously below the limit (1e7 x 1e8 = MAX_NOTIONAL)
     notional = sf.try_multiply(price, qty)
-    too_big = ~((price < sf.lit(10**7)) & (qty < sf.lit(10**8))) & (
+    too_big = ~((price < sf.lit(NOTIONAL_PRICE_BOUND)) & (qty < sf.lit(NOTIONAL_QTY_BOUND))) & (
         notional.isNull() | (notional > sf.lit(MAX_NOTIONAL))
     )
     time_ok = f["trade_time_us"].between(MIN_TIME_US, MAX_TIME_US)
     missing = sf.concat_ws(",", *[sf.when(col.isNull(), sf.lit(name)) for name, col in f.items()])
 
-    def rule(cond: Column, reason: DlqReason, detail: Column) -> tuple[Column, str, Column]:
-        return cond, reason.value, detail
-
-    rules = [
-        rule(sf.col("value").isNull(), DlqReason.NOT_JSON, sf.lit("empty message value")),
-        rule(
+    # each rule's condition and detail; their order and reasons are trade_rules.RULES
+    checks: dict[Rule, tuple[Column, Column]] = {
+        Rule.EMPTY: (sf.col("value").isNull(), sf.lit("empty message value")),
+        Rule.SIZE: (
             sf.col("size") > max_message_bytes,
-            DlqReason.OVERSIZED,
             sf.concat(sf.lit("value of "), sf.col("size"), sf.lit(f" bytes > {max_message_bytes}")),
         ),
-        rule(
+        Rule.JSON: (
             sf.col("no_json") | (sf.col("corrupt") & sf.col("all_null")),
-            DlqReason.NOT_JSON,
             sf.lit("value is not a JSON object"),
         ),
-        rule(
-            sf.col("corrupt"),
-            DlqReason.WRONG_TYPE,
-            sf.concat(sf.lit("wrong type in field(s): "), missing),
-        ),
-        rule(sf.col("any_null"), DlqReason.MISSING_FIELD, sf.concat(sf.lit("missing: "), missing)),
-        rule(
-            f["v"] != 1,
-            DlqReason.SCHEMA_VERSION,
-            sf.concat(sf.lit("schema version "), f["v"].cast("string"), sf.lit(" is not 1")),
-        ),
-        rule(
-            f["exchange"] != "binance",
-            DlqReason.UNSUPPORTED_EVENT,
-            sf.concat(sf.lit("exchange "), f["exchange"], sf.lit(" is not binance")),
-        ),
-        rule(
-            ~sf.col("symbol_ok"),
-            DlqReason.UNKNOWN_SYMBOL,
-            sf.concat(sf.lit("symbol "), f["symbol"]),
-        ),
-        rule(
-            price.isNull() | qty.isNull(),
-            DlqReason.BAD_DECIMAL,
+        Rule.TYPES: (sf.col("corrupt"), sf.concat(sf.lit("wrong type in field(s): "), missing)),
+        Rule.REQUIRED: (sf.col("any_null"), sf.concat(sf.lit("missing: "), missing)),
+        Rule.VERSION: (
+            f["v"] != SCHEMA_VERSION,
             sf.concat(
-                sf.lit("price/quantity not DECIMAL(20,8): "),
+                sf.lit("schema version "),
+                f["v"].cast("string"),
+                sf.lit(f" is not {SCHEMA_VERSION}"),
+            ),
+        ),
+        Rule.EXCHANGE: (
+            f["exchange"] != EXCHANGE,
+            sf.concat(sf.lit("exchange "), f["exchange"], sf.lit(f" is not {EXCHANGE}")),
+        ),
+        Rule.SYMBOL: (~sf.col("symbol_ok"), sf.concat(sf.lit("symbol "), f["symbol"])),
+        Rule.DECIMAL: (
+            price.isNull() | qty.isNull(),
+            sf.concat(
+                sf.lit(f"price/quantity not {PRICE_TYPE}: "),
                 f["price"],
                 sf.lit(" / "),
                 f["quantity"],
             ),
         ),
-        rule(
+        Rule.POSITIVE: (
             (price <= 0) | (qty <= 0),
-            DlqReason.NON_POSITIVE,
             sf.concat(
                 sf.lit("price/quantity must be > 0: "),
                 f["price"],
@@ -205,9 +183,8 @@ def _parse_columns(
                 f["quantity"],
             ),
         ),
-        rule(
+        Rule.NOTIONAL: (
             too_big,
-            DlqReason.OUT_OF_RANGE,
             sf.concat(
                 sf.lit(f"price x quantity above {MAX_NOTIONAL:.0e}: "),
                 f["price"],
@@ -215,17 +192,16 @@ def _parse_columns(
                 f["quantity"],
             ),
         ),
-        rule(
+        Rule.TRADE_ID: (
             f["trade_id"] < 0,
-            DlqReason.NON_POSITIVE,
             sf.concat(sf.lit("trade_id must be >= 0: "), f["trade_id"].cast("string")),
         ),
-        rule(
+        Rule.TIME: (
             ~time_ok,
-            DlqReason.BAD_TIME,
             sf.concat(sf.lit("trade_time_us out of range: "), f["trade_time_us"].cast("string")),
         ),
-    ]
+    }
+    rules = [(checks[r][0], reason.value, checks[r][1]) for r, reason in RULES]
     # a rule fires when its condition is TRUE (null is not), as in a CASE WHEN
     fires = sf.lit(False)
     for cond, _name, _text in rules:
