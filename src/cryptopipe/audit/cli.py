@@ -15,6 +15,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from cryptopipe.audit.core import UNKNOWN_SYMBOL
 from cryptopipe.audit.settings import AuditSettings
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ def render_table(report: Any) -> str:
         "MISSING IDS",
         "IN MYSQL",
         "LATE",
+        "REJECTED",
         "STATUS",
     )
     rows = [
@@ -48,6 +50,7 @@ def render_table(report: Any) -> str:
             str(r.topic_missing_ids),
             str(r.candle_trades),
             str(r.late_trades),
+            str(r.rejected_messages),
             "ok" if r.ok else "; ".join(r.problems()),
         )
         for r in report.results
@@ -65,13 +68,30 @@ def render_table(report: Any) -> str:
     lines = [line(header), *(line(row) for row in rows)]
     if not report.results:
         lines.append("(no trades on the topic and no candles in MySQL)")
+    lines.extend(_rejection_lines(report))
     verdict = "COMPLETE: nothing missing, nothing double counted" if report.ok else "PROBLEMS FOUND"
     lines.append(
         f"{verdict} — {report.topic_messages} messages scanned"
-        f"{f', {report.topic_invalid} not valid trades' if report.topic_invalid else ''}"
+        f"{f', {report.topic_rejected} rejected by the rules' if report.topic_rejected else ''}"
         f" in {report.duration_s:.1f}s"
     )
     return "\n".join(lines)
+
+
+def _rejection_lines(report: Any) -> list[str]:
+    """Rejected messages by symbol and reason, and where the processor's record disagrees."""
+    rej = report.rejections
+    out = []
+    for symbol, reasons in sorted(rej.by_symbol.items()):
+        who = "unknown symbol" if symbol == UNKNOWN_SYMBOL else symbol
+        counts = ", ".join(f"{reason} {n}" for reason, n in sorted(reasons.items()))
+        out.append(f"rejected ({who}): {sum(reasons.values())} — {counts}")
+    out.extend(f"REJECTIONS: {p}" for p in rej.problems())
+    out.extend(
+        f"  partition {m.partition} offset {m.offset}: rules {m.rules}, processor {m.recorded}"
+        for m in rej.listed
+    )
+    return out
 
 
 def _save(settings: AuditSettings, report: Any) -> Path:
@@ -141,7 +161,12 @@ def _watch(settings: AuditSettings) -> None:
 
 
 @click.command("audit")
-@click.option("--symbols", default=None, help="Comma-separated symbols (default: all).")
+@click.option(
+    "--symbols",
+    "audit_symbols",
+    default=None,
+    help="Comma-separated symbols to audit (default: all the processor accepts).",
+)
 @click.option("--since", default=None, help="Trades at or after this time (ISO-8601 or epoch s).")
 @click.option("--until", default=None, help="Trades before this time (ISO-8601 or epoch s).")
 @click.option("--intervals", default=None, help="Candle intervals to check (default 1s,1m).")

@@ -12,7 +12,8 @@ sequence are trades the producer never delivered (Binance ids are per-symbol seq
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cryptopipe.processor import ranges as idranges
@@ -103,6 +104,8 @@ class IntervalResult:
     late_trades: int
     candle_first_id: int | None
     candle_last_id: int | None
+    # messages of the symbol the processor's rules reject (any time: not trades, not missing)
+    rejected_messages: int = 0
 
     @property
     def counted(self) -> int:
@@ -183,8 +186,11 @@ def _subtract(rng: idranges.Range, holes: Sequence[idranges.Range]) -> list[idra
     return out
 
 
-def compare(symbol: str, interval: str, tally: IdTally, totals: CandleTotals) -> IntervalResult:
-    """One symbol and interval: the topic's tally against MySQL's totals."""
+def compare(
+    symbol: str, interval: str, tally: IdTally, totals: CandleTotals, rejected: int = 0
+) -> IntervalResult:
+    """One symbol and interval: the topic's tally against MySQL's totals (``rejected``: the
+    symbol's messages that are no trades, shown beside them)."""
     late_on_topic = {i for i in totals.late_ids if tally.contains(i)}
     first, last = first_last_excluding(tally, late_on_topic)
     gaps = tally.gaps()
@@ -204,4 +210,88 @@ def compare(symbol: str, interval: str, tally: IdTally, totals: CandleTotals) ->
         candle_last_id=totals.last_trade_id,
         expected_first_id=first,
         expected_last_id=last,
+        rejected_messages=rejected,
     )
+
+
+# a rejection whose symbol cannot be known (not JSON, a malformed symbol and key, ...)
+UNKNOWN_SYMBOL = "?"
+MAX_LISTED = 20  # mismatching messages listed by offset in a report
+
+
+@dataclass(frozen=True, slots=True)
+class Mismatch:
+    """One message on which the audit's rules and the processor's record disagree."""
+
+    partition: int
+    offset: int
+    rules: str  # the reason the rules give, or "valid"
+    recorded: str  # the reason in rejected_trades, or "none"
+
+
+@dataclass(slots=True)
+class RejectionCheck:
+    """The messages the rules reject, against the processor's rejected_trades rows.
+
+    ``unrecorded``: the rules reject it, the processor recorded no rejection (not processed
+    yet, or it counted the message as a trade); ``unexpected``: the processor rejected a
+    message the rules accept; ``differs``: both reject it, for different reasons."""
+
+    by_symbol: dict[str, Counter[str]] = field(default_factory=dict)
+    unrecorded: int = 0
+    unexpected: int = 0
+    differs: int = 0
+    listed: list[Mismatch] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.unrecorded == self.unexpected == self.differs == 0
+
+    def count(self, symbol: str) -> int:
+        return sum(self.by_symbol.get(symbol, Counter()).values())
+
+    def problems(self) -> list[str]:
+        out = []
+        if self.unrecorded:
+            out.append(f"{self.unrecorded} rejected by the rules but not in rejected_trades")
+        if self.unexpected:
+            out.append(f"{self.unexpected} in rejected_trades but valid by the rules")
+        if self.differs:
+            out.append(f"{self.differs} rejected for another reason than the rules give")
+        return out
+
+
+def reconcile_rejections(
+    rejected: Mapping[tuple[int, int], tuple[str, str | None]],
+    recorded: Mapping[tuple[int, int], str],
+    scanned: Mapping[int, tuple[int, int]],
+    symbols: set[str] | None = None,
+) -> RejectionCheck:
+    """Compare, message by message, the rules' rejections (``(partition, offset) -> (reason,
+    symbol)``) with the processor's (``recorded``) over the ``scanned`` offset ranges.
+
+    Counts per symbol are kept for ``symbols`` (None: all) and for unknown symbols; every
+    message takes part in the comparison."""
+    out = RejectionCheck()
+
+    def note(m: Mismatch) -> None:
+        if len(out.listed) < MAX_LISTED:
+            out.listed.append(m)
+
+    for (pid, offset), (reason, symbol) in sorted(rejected.items()):
+        sym = symbol or UNKNOWN_SYMBOL
+        if symbol is None or symbols is None or symbol in symbols:
+            out.by_symbol.setdefault(sym, Counter())[reason] += 1
+        got = recorded.get((pid, offset))
+        if got is None:
+            out.unrecorded += 1
+            note(Mismatch(pid, offset, reason, "none"))
+        elif got != reason:
+            out.differs += 1
+            note(Mismatch(pid, offset, reason, got))
+    for (pid, offset), got in sorted(recorded.items()):
+        lo, hi = scanned.get(pid, (0, 0))
+        if lo <= offset < hi and (pid, offset) not in rejected:
+            out.unexpected += 1
+            note(Mismatch(pid, offset, "valid", got))
+    return out

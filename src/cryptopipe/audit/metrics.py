@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from cryptopipe.audit.core import UNKNOWN_SYMBOL
 from cryptopipe.audit.runner import AuditReport
 
 
@@ -53,6 +54,20 @@ class AuditMetrics:
             ["symbol", "interval"],
             registry=r,
         )
+        self.rejected = Gauge(
+            "cryptopipe_audit_rejected_messages",
+            "Messages on crypto.trades the processor's rules reject, by symbol ('unknown' when "
+            "it cannot be known) and reason: not trades, so neither counted nor missing.",
+            ["symbol", "reason"],
+            registry=r,
+        )
+        self.rejection_mismatches = Gauge(
+            "cryptopipe_audit_rejection_mismatches",
+            "Messages where the rules and the processor's rejected_trades disagree: "
+            "not_recorded (rules reject, no row), recorded_but_valid, reason_differs.",
+            ["kind"],
+            registry=r,
+        )
         self.last_run = Gauge(
             "cryptopipe_audit_last_run_timestamp_seconds",
             "When the last audit finished (epoch seconds).",
@@ -60,7 +75,8 @@ class AuditMetrics:
         )
         self.last_success = Gauge(
             "cryptopipe_audit_last_success",
-            "1 if the last audit found nothing missing or double counted, else 0.",
+            "1 if the last audit found nothing missing or double counted and every rejected "
+            "message recorded by the processor for the reason the rules give, else 0.",
             registry=r,
         )
         self.duration = Gauge(
@@ -82,6 +98,18 @@ class AuditMetrics:
             self.missing.labels(res.symbol, res.interval).set(res.missing)
             self.double_counted.labels(res.symbol, res.interval).set(res.double_counted)
             self.complete.labels(res.symbol, res.interval).set(1 if res.ok else 0)
+        rej = report.rejections
+        self.rejected.clear()
+        for symbol, reasons in rej.by_symbol.items():
+            label = "unknown" if symbol == UNKNOWN_SYMBOL else symbol
+            for reason, n in reasons.items():
+                self.rejected.labels(label, reason).set(n)
+        for kind, n in (
+            ("not_recorded", rej.unrecorded),
+            ("recorded_but_valid", rej.unexpected),
+            ("reason_differs", rej.differs),
+        ):
+            self.rejection_mismatches.labels(kind).set(n)
         self.last_run.set(report.started_at + report.duration_s)
         self.last_success.set(1 if report.ok else 0)
         self.duration.set(report.duration_s)

@@ -9,8 +9,18 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from cryptopipe.audit import sources
-from cryptopipe.audit.core import CandleTotals, IdTally, IntervalResult, TimeBounds, compare
+from cryptopipe.audit.core import (
+    UNKNOWN_SYMBOL,
+    CandleTotals,
+    IdTally,
+    IntervalResult,
+    RejectionCheck,
+    TimeBounds,
+    compare,
+    reconcile_rejections,
+)
 from cryptopipe.audit.settings import AuditSettings
+from cryptopipe.audit.validate import TradeValidator
 
 logger = logging.getLogger(__name__)
 
@@ -19,21 +29,39 @@ logger = logging.getLogger(__name__)
 class AuditReport:
     results: list[IntervalResult]
     topic_messages: int
-    topic_invalid: int
+    rejections: RejectionCheck
     started_at: float
     duration_s: float
 
     @property
+    def topic_rejected(self) -> int:
+        return sum(self.rejections.count(s) for s in self.rejections.by_symbol)
+
+    @property
     def ok(self) -> bool:
-        return bool(self.results) and all(r.ok for r in self.results)
+        return (
+            bool(self.results or self.rejections.by_symbol)
+            and all(r.ok for r in self.results)
+            and self.rejections.ok
+        )
 
     def to_json(self) -> dict[str, Any]:
+        rej = self.rejections
         return {
             "ok": self.ok,
             "started_at": self.started_at,
             "duration_s": round(self.duration_s, 3),
             "topic_messages": self.topic_messages,
-            "topic_invalid": self.topic_invalid,
+            "topic_rejected": self.topic_rejected,
+            "rejected": {
+                "by_symbol": {s: dict(sorted(c.items())) for s, c in sorted(rej.by_symbol.items())},
+                "unknown_symbol": rej.count(UNKNOWN_SYMBOL),
+                "not_recorded_by_processor": rej.unrecorded,
+                "recorded_but_valid": rej.unexpected,
+                "reason_differs": rej.differs,
+                "mismatches": [asdict(m) for m in rej.listed],
+                "problems": rej.problems(),
+            },
             "results": [
                 {
                     **asdict(r),
@@ -51,16 +79,24 @@ def run_audit(
     settings: AuditSettings, progress: Callable[[int], None] | None = None
 ) -> AuditReport:
     started, t0 = time.time(), time.monotonic()
-    symbols = set(settings.symbol_list()) or None
+    symbols = set(settings.scope_symbols()) or None
     bounds = TimeBounds(settings.since_us(), settings.until_us())
     intervals = {i.label: i for i in settings.interval_list()}
     aligned = {label: bounds.aligned(i.micros) for label, i in intervals.items()}
+    validator = TradeValidator(settings.max_message_bytes, settings.accepted_symbols())
     scan = sources.scan_topic(
         settings,
         list(aligned.values()),
         symbols,
+        validator,
         timeout_s=settings.scan_timeout_s,
         progress=progress,
+    )
+    rejections = reconcile_rejections(
+        {k: (r.reason.value, r.symbol) for k, r in scan.rejected.items()},
+        sources.recorded_rejections(settings),
+        scan.ranges,
+        symbols,
     )
     results: list[IntervalResult] = []
     for label, b in aligned.items():
@@ -73,6 +109,7 @@ def run_audit(
                     label,
                     tallies.get(symbol, IdTally()),
                     totals.get(symbol, CandleTotals(0, None, None)),
+                    rejections.count(symbol),
                 )
             )
-    return AuditReport(results, scan.messages, scan.invalid, started, time.monotonic() - t0)
+    return AuditReport(results, scan.messages, rejections, started, time.monotonic() - t0)

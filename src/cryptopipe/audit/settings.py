@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pydantic import Field, field_validator
 
 from cryptopipe.processor.settings import CandleScope
+from cryptopipe.trade_rules import DEFAULT_MAX_MESSAGE_BYTES
 
 
 def parse_time_us(text: str) -> int:
@@ -27,6 +28,16 @@ class AuditSettings(CandleScope):
 
     since: str = Field("", description="Only trades at or after this time (ISO-8601 or epoch s).")
     until: str = Field("", description="Only trades before this time (ISO-8601 or epoch s).")
+    audit_symbols: str = Field(
+        "",
+        description="`--symbols`: audit only these (default: CRYPTOPIPE_SYMBOLS, i.e. every "
+        "symbol the processor accepts). Does not change which messages count as trades.",
+    )
+    max_message_bytes: int = Field(
+        DEFAULT_MAX_MESSAGE_BYTES,
+        gt=0,
+        description="The processor's limit (same variable): larger values are rejected.",
+    )
     scan_timeout_s: float = Field(300.0, gt=0, description="Give up scanning the topic after.")
     watch_interval_s: float = Field(60.0, gt=0, description="--watch: seconds between audits.")
     watch_settle_s: float = Field(
@@ -42,6 +53,15 @@ class AuditSettings(CandleScope):
         if value.strip():
             parse_time_us(value)
         return value
+
+    def accepted_symbols(self) -> list[str]:
+        """The symbols the processor accepts (CRYPTOPIPE_SYMBOLS; empty: any)."""
+        return self.symbol_list()
+
+    def scope_symbols(self) -> list[str]:
+        """The symbols to audit."""
+        listed = [s.strip().upper() for s in self.audit_symbols.split(",") if s.strip()]
+        return listed or self.symbol_list()
 
     def since_us(self) -> int | None:
         return parse_time_us(self.since) if self.since.strip() else None

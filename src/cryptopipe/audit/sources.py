@@ -9,9 +9,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from cryptopipe.audit.core import MICROS, CandleTotals, IdTally, TimeBounds
+from cryptopipe.audit.validate import Rejection, TradeValidator
 from cryptopipe.config import CommonSettings
 from cryptopipe.db.connection import app_connection
 
@@ -20,34 +19,31 @@ logger = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class TopicScan:
-    """Per (bounds, symbol) tallies from one pass over the topic."""
+    """Per (bounds, symbol) tallies from one pass over the topic, and the messages the
+    processor's rules reject, by (partition, offset)."""
 
     tallies: dict[TimeBounds, dict[str, IdTally]]
     messages: int = 0
-    invalid: int = 0
+    rejected: dict[tuple[int, int], Rejection] = field(default_factory=dict)
+    # per partition, the offsets scanned: [first, end)
+    ranges: dict[int, tuple[int, int]] = field(default_factory=dict)
     by_partition: dict[int, int] = field(default_factory=dict)
-
-
-def _trade_fields(value: bytes) -> tuple[str, int, int] | None:
-    try:
-        doc = orjson.loads(value)
-        symbol, trade_id, time_us = doc["symbol"], doc["trade_id"], doc["trade_time_us"]
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        return None
-    if not (isinstance(symbol, str) and type(trade_id) is int and type(time_us) is int):
-        return None
-    return symbol, trade_id, time_us
 
 
 def scan_topic(
     settings: CommonSettings,
     bounds: Sequence[TimeBounds],
     symbols: set[str] | None,
+    validator: TradeValidator,
     *,
     timeout_s: float = 300.0,
     progress: Callable[[int], None] | None = None,
 ) -> TopicScan:
-    """Read every partition of the trades topic from the start to its end as of now."""
+    """Read every partition of the trades topic from the start to its end as of now.
+
+    Each message is judged by the processor's own rules (``validator``): a trade of
+    ``symbols`` (None: any) joins the tallies, anything else is kept as a rejection, whatever
+    its symbol and time (a rejected message has no trade time to trust)."""
     from confluent_kafka import Consumer, TopicPartition  # noqa: PLC0415
 
     consumer = Consumer(
@@ -74,9 +70,11 @@ def scan_topic(
             )
             if high > low:
                 ends[pid] = high
+                scan.ranges[pid] = (low, high)
                 assignment.append(TopicPartition(settings.topic_trades, pid, low))
         consumer.assign(assignment)
         pending: dict[tuple[TimeBounds, str], list[int]] = defaultdict(list)
+        check = validator.check
         deadline = time.monotonic() + timeout_s
         while ends:
             if time.monotonic() > deadline:
@@ -92,11 +90,11 @@ def scan_topic(
                     del ends[pid]
                 scan.messages += 1
                 scan.by_partition[pid] = scan.by_partition.get(pid, 0) + 1
-                fields = _trade_fields(msg.value() or b"")
-                if fields is None:
-                    scan.invalid += 1
+                fields = check(msg.value(), msg.key())
+                if type(fields) is Rejection:
+                    scan.rejected[(pid, offset)] = fields
                     continue
-                symbol, trade_id, time_us = fields
+                symbol, trade_id, time_us = fields  # type: ignore[misc]
                 if symbols and symbol not in symbols:
                     continue
                 for b in scan.tallies:
@@ -110,6 +108,21 @@ def scan_topic(
     finally:
         consumer.close()
     return scan
+
+
+def recorded_rejections(settings: CommonSettings) -> dict[tuple[int, int], str]:
+    """The processor's rejected_trades rows of the trades topic: (partition, offset) -> reason."""
+    conn = app_connection(settings, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT kafka_partition, kafka_offset, reason FROM rejected_trades"
+                " WHERE topic = %s",
+                (settings.topic_trades,),
+            )
+            return {(int(p), int(o)): str(r) for p, o, r in cur.fetchall()}
+    finally:
+        conn.close()
 
 
 def _us_to_dt_sql(time_us: int) -> str:

@@ -8,11 +8,11 @@ import sys
 import uuid
 from typing import Any
 
-import orjson
 import pytest
 from confluent_kafka import Producer
 
 from tests.conftest import RunningStack
+from tests.integration.audit import bad_input
 
 pytestmark = [pytest.mark.kafka, pytest.mark.mysql]
 
@@ -21,20 +21,7 @@ T0 = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 
 
 def trade(symbol: str, trade_id: int, time_us: int) -> bytes:
-    return orjson.dumps(
-        {
-            "v": 1,
-            "exchange": "binance",
-            "symbol": symbol,
-            "trade_id": trade_id,
-            "price": "100.5",
-            "quantity": "0.1",
-            "trade_time_us": time_us,
-            "event_time_us": time_us,
-            "ingest_time_us": time_us,
-            "is_buyer_maker": False,
-        }
-    )
+    return bad_input.good(symbol, trade_id, time_us)
 
 
 def produce(stack: RunningStack, symbol: str, items: list[tuple[int, int]]) -> None:

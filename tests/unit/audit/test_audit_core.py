@@ -85,3 +85,24 @@ def test_bounds_align_to_whole_windows() -> None:
 )
 def test_parse_time(text: str, expected: int) -> None:
     assert parse_time_us(text) == expected
+
+
+def test_rejections_reconciled_with_the_processors_record() -> None:
+    from cryptopipe.audit.core import UNKNOWN_SYMBOL, reconcile_rejections  # noqa: PLC0415
+
+    rules = {
+        (0, 1): ("not_json", None),
+        (0, 2): ("wrong_type", "BTCUSDT"),
+        (0, 3): ("bad_decimal", "BTCUSDT"),
+        (1, 7): ("unknown_symbol", "ETHUSDT"),
+    }
+    recorded = {(0, 1): "not_json", (0, 2): "wrong_type", (0, 3): "non_positive", (0, 9): "x"}
+    recorded[(0, 50)] = "not_json"  # beyond the scanned range: not compared
+    check = reconcile_rejections(rules, recorded, {0: (0, 20), 1: (5, 8)}, {"BTCUSDT"})
+    assert check.by_symbol == {
+        UNKNOWN_SYMBOL: {"not_json": 1},
+        "BTCUSDT": {"wrong_type": 1, "bad_decimal": 1},
+    }
+    assert (check.unrecorded, check.unexpected, check.differs) == (1, 1, 1)
+    assert not check.ok and len(check.problems()) == 3
+    assert reconcile_rejections(rules, {k: r for k, (r, _) in rules.items()}, {}).ok
