@@ -7,12 +7,15 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from cryptopipe.slo import generate as gen
 from cryptopipe.slo.promtool import check_queries, check_rule_text, find_promtool
-from cryptopipe.slo.spec import DEFAULT_PERIOD, PERIODS, SpecError, SpecSet, load, queries
+from cryptopipe.slo.settings import SLOSettings
+from cryptopipe.slo.spec import PERIODS, SpecError, SpecSet, load, queries
 from cryptopipe.slo.status import StatusError, fetch_status, prometheus_base_url, render_table
 
 logger = logging.getLogger(__name__)
@@ -24,17 +27,15 @@ paths_argument = click.argument("paths", nargs=-1, type=click.Path(path_type=Pat
 period_option = click.option(
     "--period",
     type=click.Choice(PERIODS),
-    default=DEFAULT_PERIOD,
-    show_default=True,
-    envvar="CRYPTOPIPE_SLO_PERIOD",
-    help="SLO period of Sloth specs (OpenSLO specs carry their own timeWindow).",
+    default=None,
+    help="SLO period of Sloth specs (env CRYPTOPIPE_SLO_PERIOD; default 30d). OpenSLO specs "
+    "carry their own timeWindow.",
 )
 promtool_option = click.option(
     "--promtool",
     "promtool",
     default=None,
-    envvar="CRYPTOPIPE_PROMTOOL",
-    help="promtool binary that checks the queries (default: the one on PATH).",
+    help="promtool binary that checks the queries (env CRYPTOPIPE_PROMTOOL; default: on PATH).",
 )
 
 
@@ -44,11 +45,21 @@ def _fail(problems: list[str]) -> None:
     sys.exit(1)
 
 
-def load_checked(paths: tuple[Path, ...], period: str, promtool: str | None) -> SpecSet:
+def settings_from(**options: str | None) -> SLOSettings:
+    """The settings: CLI options that were given, the rest from CRYPTOPIPE_* variables."""
+    try:
+        overrides: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
+        return SLOSettings(**overrides)
+    except ValidationError as exc:
+        _fail([f"invalid settings: {exc}"])
+        raise AssertionError("unreachable") from exc
+
+
+def load_checked(paths: tuple[Path, ...], settings: SLOSettings) -> SpecSet:
     """Load the specs and have promtool parse every query; exits 1 with the problems."""
     try:
-        spec_set = load(paths or (DEFAULT_SPEC_DIR,), period)
-        check_queries(list(queries(spec_set)), find_promtool(promtool))
+        spec_set = load(paths or (DEFAULT_SPEC_DIR,), settings.slo_period)
+        check_queries(list(queries(spec_set)), find_promtool(settings.promtool))
     except SpecError as exc:
         _fail(exc.problems)
         raise AssertionError("unreachable") from exc
@@ -64,13 +75,13 @@ def slo() -> None:
 @paths_argument
 @period_option
 @promtool_option
-def validate(paths: tuple[Path, ...], period: str, promtool: str | None) -> None:
+def validate(paths: tuple[Path, ...], period: str | None, promtool: str | None) -> None:
     """Check the specs (default: slo/) without writing anything.
 
     Unknown fields, a query without {{.window}}, an objective outside (0, 100) or a query
     Prometheus cannot parse are errors naming the file and the field.
     """
-    spec_set = load_checked(paths, period, promtool)
+    spec_set = load_checked(paths, settings_from(slo_period=period, promtool=promtool))
     for s in spec_set.slos:
         click.echo(
             f"ok  {s.id:<36} objective {gen.num(s.objective)}% over {s.period}  ({s.source})"
@@ -95,11 +106,12 @@ def validate(paths: tuple[Path, ...], period: str, promtool: str | None) -> None
 @period_option
 @promtool_option
 def generate(
-    paths: tuple[Path, ...], out_dir: Path, check: bool, period: str, promtool: str | None
+    paths: tuple[Path, ...], out_dir: Path, check: bool, period: str | None, promtool: str | None
 ) -> None:
     """Generate observability/rules/slo-<service>.yml from the specs (default: slo/)."""
-    spec_set = load_checked(paths, period, promtool)
-    tool = find_promtool(promtool)
+    settings = settings_from(slo_period=period, promtool=promtool)
+    spec_set = load_checked(paths, settings)
+    tool = find_promtool(settings.promtool)
     files = gen.render_all(spec_set)
     for text in files.values():
         check_rule_text(text, tool)
@@ -137,15 +149,16 @@ def generate(
 @slo.command("status")
 @click.option(
     "--prometheus-url",
-    envvar="CRYPTOPIPE_PROMETHEUS_URL",
     default=None,
-    help="Prometheus base URL (default: the local stack's, from CRYPTOPIPE_PROMETHEUS_PORT).",
+    help="Prometheus base URL (env CRYPTOPIPE_PROMETHEUS_URL; default: the local stack's, "
+    "from CRYPTOPIPE_PROMETHEUS_PORT).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def status(prometheus_url: str | None, as_json: bool) -> None:
     """Each SLO's SLI now, objective, error budget remaining and burn rate per window."""
     try:
-        rows = fetch_status(prometheus_url or prometheus_base_url())
+        settings = settings_from(prometheus_url=prometheus_url)
+        rows = fetch_status(settings.prometheus_url or prometheus_base_url())
     except StatusError as exc:
         _fail([str(exc)])
         return

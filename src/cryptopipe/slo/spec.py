@@ -580,9 +580,11 @@ def load(paths: Iterable[Path], period: str = DEFAULT_PERIOD) -> SpecSet:
     _period(period)
     out = SpecSet()
     problems: list[str] = []
+    paths = list(paths)
     files = spec_files(paths)
     if not files:
-        raise SpecError(["no spec files found (*.yaml, *.yml)"])
+        where = ", ".join(str(p) for p in paths)
+        raise SpecError([f"no spec files (*.yaml, *.yml) in {where}"])
     for path in files:
         try:
             one = load_file(path, period)

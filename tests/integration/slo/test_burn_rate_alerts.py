@@ -129,3 +129,22 @@ def test_burns_below_budget_stay_quiet(slo: str, tmp_path: Path) -> None:
     )
     assert checked > 50
     run_promtool(doc, tmp_path)
+
+
+@pytest.mark.parametrize("slo", [s for s in sorted(DRIVES) if not DRIVES[s].time_slice])
+def test_ticket_with_full_history_fires_at_the_workbooks_time(slo: str, tmp_path: Path) -> None:
+    """With 3 clean days before the 4.5x burn, every window is full: both ticket legs reach
+    their threshold at 16 h (1d x 3 / 4.5 = 3d x 1 / 4.5), not before."""
+    drive = DRIVES[slo]
+    clean, burning, after = 4320, 1080, 60
+    model = Model(drive, fractions(drive, [Phase(clean, 0), Phase(burning, 4.5), Phase(after, 0)]))
+    start, end = clean, clean + burning + after
+    detection = 1440 * TICKET_WINDOWS[0].factor / 4.5
+    fired = model.first_firing("ticket", start, end)
+    assert fired is not None
+    assert detection - 2 <= fired - start <= detection + 2, fired - start
+    assert not any(model.fires(t, "page") for t in range(end + 1))
+    checks = [*range(start, end + 1, 20), fired - 5, fired, fired + 5]
+    doc, checked = promtool_test(rules_of(slo, tmp_path), drive, model, checks, 5)
+    assert checked > 50
+    run_promtool(doc, tmp_path)

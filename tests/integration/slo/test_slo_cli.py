@@ -114,6 +114,20 @@ def test_validate_and_generate_a_good_spec(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     text = (out / "slo-shop.yml").read_text()
     assert "slo:sli_error:ratio_rate7d" in text and "vector(7)" in text
+    env_out = tmp_path / "env-out"
+    result = CliRunner().invoke(
+        main,
+        ["slo", "generate", str(spec), "--out-dir", str(env_out)],
+        env={"CRYPTOPIPE_SLO_PERIOD": "28d"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "slo:sli_error:ratio_rate28d" in (env_out / "slo-shop.yml").read_text()
+
+
+def test_no_specs_is_an_error_naming_the_path(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["slo", "validate", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"no spec files (*.yaml, *.yml) in {tmp_path}" in result.output
 
 
 @pytest.mark.parametrize(

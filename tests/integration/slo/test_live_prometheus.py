@@ -1,0 +1,146 @@
+"""The local stack's Prometheus loads the generated SLO rules, and `cryptopipe slo status` reads
+them while a real producer runs and no processor does (so freshness and latency burn)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from cryptopipe.cli import main
+from cryptopipe.stack.prometheus import url
+from tests.conftest import RunningStack
+
+pytestmark = [pytest.mark.prometheus, pytest.mark.kafka]
+
+REPO = Path(__file__).resolve().parents[3]
+GENERATED = REPO / "observability" / "rules" / "slo-cryptopipe.yml"
+
+
+def get(base: str, path: str, **params: str) -> Any:
+    query = f"?{urllib.parse.urlencode(params)}" if params else ""
+    with urllib.request.urlopen(f"{base}{path}{query}", timeout=10) as resp:
+        return json.load(resp)["data"]
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(2)
+    raise AssertionError(f"not reached within {timeout_s:.0f} s: {what}")
+
+
+def instant(base: str, promql: str) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = get(base, "/api/v1/query", query=promql)["result"]
+    return result
+
+
+def test_prometheus_loads_the_generated_groups_healthy(stack: RunningStack) -> None:
+    base = url(stack.settings.prometheus_port)
+    expected = [g["name"] for g in yaml.safe_load(GENERATED.read_text())["groups"]]
+
+    def loaded() -> dict[str, Any]:
+        groups = get(base, "/api/v1/rules")["groups"]
+        return {g["name"]: g for g in groups if g["file"].endswith("slo-cryptopipe.yml")}
+
+    wait_until(lambda: set(expected) <= set(loaded()), 60, "SLO rule groups loaded")
+
+    def evaluated_ok() -> bool:
+        groups = loaded()
+        rules = [r for name in expected for r in groups[name]["rules"]]
+        return all(
+            r["health"] == "ok" and r.get("lastEvaluation", "").startswith("20") for r in rules
+        )
+
+    wait_until(evaluated_ok, 60, "every SLO rule evaluated with health ok")
+    bad = [r["name"] for g in loaded().values() for r in g["rules"] if r["health"] != "ok"]
+    assert bad == []
+
+
+def test_slo_status_reads_the_live_slos_while_the_processor_is_down(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    base = url(stack.settings.prometheus_port)
+    env = stack.env()
+    log = (tmp_path / "producer.log").open("w")
+    producer = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cryptopipe.cli",
+            "produce",
+            "--source",
+            "synthetic",
+            "--symbols",
+            "btcusdt,ethusdt",
+            "--rate",
+            "50",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        # A minute of trades is needed before a slice can be judged (increase over 1m).
+        wait_until(
+            lambda: (
+                [s["value"][1] for s in instant(base, "cryptopipe:ingestion_slice:bad")] == ["0"]
+            ),
+            180,
+            "ingestion slice good once the producer has run a minute",
+        )
+        wait_until(
+            lambda: len(instant(base, "slo:sli_error:ratio_rate5m")) == 5,
+            120,
+            "the 5m SLI of every SLO (freshness per symbol)",
+        )
+        wait_until(
+            lambda: len(instant(base, "slo:sli_total_events:rate5m > 0")) == 5,
+            120,
+            "traffic recorded in every SLO's 5m total",
+        )
+        result = CliRunner().invoke(main, ["slo", "status", "--json", "--prometheus-url", base])
+        assert result.exit_code == 0, result.output
+        rows = {(r["slo"], r["labels"].get("symbol", "")): r for r in json.loads(result.output)}
+        table = CliRunner().invoke(main, ["slo", "status", "--prometheus-url", base])
+        print(table.output)
+    finally:
+        producer.send_signal(signal.SIGTERM)
+        producer.wait(timeout=60)
+        log.close()
+
+    assert set(rows) == {
+        ("freshness", "BTCUSDT"),
+        ("freshness", "ETHUSDT"),
+        ("latency", ""),
+        ("ingestion", ""),
+        ("input-quality", ""),
+    }
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        fresh = rows[("freshness", symbol)]
+        # no processor: every slice while the symbol trades is bad -> 200x the 0.5 % budget
+        assert fresh["objective_percent"] == 99.5
+        assert fresh["sli_percent"] == 0.0
+        assert fresh["burn_rate"]["5m"] == pytest.approx(200)
+    latency = rows[("latency", "")]
+    assert latency["sli_percent"] == 0.0, "trades produced but never committed are late"
+    assert latency["burn_rate"]["5m"] == pytest.approx(100)
+    quality = rows[("input-quality", "")]
+    assert quality["sli_percent"] == 100.0 and quality["burn_rate"]["5m"] == 0
+    assert set(quality["burn_rate"]) == {"5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"}
+    assert quality["budget_remaining_percent"] == pytest.approx(100)
+    ingestion = rows[("ingestion", "")]
+    assert ingestion["objective_percent"] == 99.5 and ingestion["sli_percent"] is not None
