@@ -204,3 +204,52 @@ def test_same_names_labels_and_alerts_as_the_real_sloth(tmp_path: Path) -> None:
                 assert " ".join(match["expr"].split()) == " ".join(rule["expr"].split()), rule[kind]
             compared += 1
     assert compared == 4 * (8 + 7 + 2)
+
+
+def test_an_openslo_spec_generates_rules_promtool_accepts(tmp_path: Path) -> None:
+    spec = tmp_path / "specs" / "checkout.yaml"
+    spec.parent.mkdir()
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "openslo/v1",
+                "kind": "SLO",
+                "metadata": {"name": "checkout", "annotations": {"cryptopipe.io/alert-name": "Co"}},
+                "spec": {
+                    "service": "shop",
+                    "timeWindow": [{"duration": "28d", "isRolling": True}],
+                    "objectives": [{"targetPercent": 99.5}],
+                    "indicator": {
+                        "metadata": {"name": "checkout"},
+                        "spec": {
+                            "ratioMetric": {
+                                "good": _source('sum(rate(co_bucket{le="0.3"}[{{.window}}]))'),
+                                "total": _source("sum(rate(co_count[{{.window}}]))"),
+                            }
+                        },
+                    },
+                },
+            }
+        )
+    )
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["slo", "generate", str(spec), "--out-dir", str(out)])
+    assert result.exit_code == 0, result.output
+    rules = out / "slo-shop.yml"
+    check = subprocess.run(
+        [PROMTOOL, "check", "rules", str(rules)], capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    doc = yaml.safe_load(rules.read_text())
+    info = next(r for g in doc["groups"] for r in g["rules"] if r.get("record") == "sloth_slo_info")
+    assert info["labels"]["sloth_spec"] == "openslo/v1"
+    assert info["labels"]["sloth_objective"] == "99.5"
+    alerts = {r["alert"] for g in doc["groups"] for r in g["rules"] if "alert" in r}
+    assert alerts == {"Co"}
+    assert any(
+        r.get("record") == "slo:sli_error:ratio_rate28d" for g in doc["groups"] for r in g["rules"]
+    )
+
+
+def _source(query: str) -> dict[str, object]:
+    return {"metricSource": {"type": "Prometheus", "spec": {"query": query}}}
