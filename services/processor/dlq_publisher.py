@@ -15,6 +15,7 @@ each (no retries) until a delivery succeeds, so a long DLQ outage does not slow 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -134,7 +135,8 @@ class DlqPublisher:
 
     def _drop_producer(self) -> None:
         if self._producer is not None:
-            self._producer.flush(0)
+            with contextlib.suppress(Exception):
+                self._producer.flush(0)
             self._producer = None
 
     def _attempt(self, rows: list[RejectedRow]) -> tuple[list[_Failure], int]:
@@ -184,6 +186,8 @@ class DlqPublisher:
     def publish(self, rows: list[RejectedRow]) -> PublishReport:
         """Send ``rows`` and wait; retry failures within ``dlq_retry_max_s``, then give up on
         them (never raises for a Kafka failure)."""
+        from confluent_kafka import KafkaException  # noqa: PLC0415
+
         out = PublishReport()
         if not rows:
             return out
@@ -195,7 +199,14 @@ class DlqPublisher:
         size_retried: set[tuple[str, int, int]] = set()
         while pending:
             out.attempts += 1
-            failures, unconfirmed = self._attempt(pending)
+            try:
+                failures, unconfirmed = self._attempt(pending)
+            except KafkaException as exc:  # e.g. the producer could not be made
+                logger.warning("DLQ producer failed: %s", exc)
+                self._drop_producer()
+                err = exc.args[0] if exc.args else exc
+                failures = [_Failure(r, error_reason(err), False, False) for r in pending]
+                unconfirmed = 0
             out.delivered += len(pending) - len(failures) - unconfirmed
             if unconfirmed:
                 # still queued after message.timeout.ms (should not happen): they may yet
