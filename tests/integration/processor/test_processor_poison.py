@@ -38,6 +38,7 @@ from tests.integration.processor.conftest import (
     truncate_state,
 )
 from tests.integration.processor.dataset import T, expected_candles, make_trades, send_order
+from tests.integration.processor.test_sink_stalls import sample
 
 pytestmark = [pytest.mark.kafka, pytest.mark.mysql, pytest.mark.spark]
 
@@ -52,11 +53,6 @@ def padded(t: T, size: int) -> bytes:
     v = t.value()
     assert size >= len(v)
     return v[:-1] + b" " * (size - len(v)) + b"}"
-
-
-def sample(metrics: ProcessorMetrics, name: str, **labels: str) -> float:
-    value = metrics.registry.get_sample_value(name, labels or None)
-    return 0.0 if value is None else float(value)
 
 
 def by_origin(stack: StackFixture, topic: str) -> dict[str, Any]:
