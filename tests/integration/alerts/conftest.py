@@ -211,6 +211,7 @@ PIPELINE_ALERTS = {
     "CryptopipeTradesMissing",
     "CryptopipeTradesDoubleCounted",
     "CryptopipeTopicIdsMissing",
+    "CryptopipeRejectionMismatch",
     "CryptopipeAuditStale",
 }
 
