@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 
 from cryptopipe.config import CommonSettings
 from cryptopipe.processor.intervals import Interval, parse_intervals
+from cryptopipe.trade_rules import DEFAULT_MAX_MESSAGE_BYTES
 
 DEFAULT_INTERVALS = "1s,1m"
 # librdkafka's default message.max.bytes, which the DLQ producer keeps: a rejected value kept
@@ -74,7 +75,7 @@ class ProcessorSettings(CandleScope):
         10.0, ge=0, description="Trades older than max seen trade time minus this are late."
     )
     max_message_bytes: int = Field(
-        64 * 1024,
+        DEFAULT_MAX_MESSAGE_BYTES,
         gt=0,
         le=MAX_MESSAGE_BYTES_LIMIT,
         description="Larger values are rejected as oversized (kept as a bounded excerpt).",

@@ -86,6 +86,8 @@ def _rejection_lines(report: Any) -> list[str]:
         who = "unknown symbol" if symbol == UNKNOWN_SYMBOL else symbol
         counts = ", ".join(f"{reason} {n}" for reason, n in sorted(reasons.items()))
         out.append(f"rejected ({who}): {sum(reasons.values())} — {counts}")
+    if rej.by_symbol:
+        out.append(f"on the DLQ topic: {rej.in_dlq}, not on it: {rej.not_in_dlq}")
     out.extend(f"REJECTIONS: {p}" for p in rej.problems())
     out.extend(
         f"  partition {m.partition} offset {m.offset}: rules {m.rules}, processor {m.recorded}"

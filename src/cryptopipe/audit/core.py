@@ -235,13 +235,18 @@ class RejectionCheck:
 
     ``unrecorded``: the rules reject it, the processor recorded no rejection (not processed
     yet, or it counted the message as a trade); ``unexpected``: the processor rejected a
-    message the rules accept; ``differs``: both reject it, for different reasons."""
+    message the rules accept; ``differs``: both reject it, for different reasons. The DLQ
+    counts are shown, not judged."""
 
     by_symbol: dict[str, Counter[str]] = field(default_factory=dict)
     unrecorded: int = 0
     unexpected: int = 0
     differs: int = 0
     listed: list[Mismatch] = field(default_factory=list)
+    # rejected messages with / without a processor record on the DLQ topic (the DLQ is best
+    # effort: a publish that keeps failing is given up, rejected_trades keeps every row)
+    in_dlq: int = 0
+    not_in_dlq: int = 0
 
     @property
     def ok(self) -> bool:
@@ -266,12 +271,14 @@ def reconcile_rejections(
     recorded: Mapping[tuple[int, int], str],
     scanned: Mapping[int, tuple[int, int]],
     symbols: set[str] | None = None,
+    dlq: set[tuple[int, int]] | None = None,
 ) -> RejectionCheck:
     """Compare, message by message, the rules' rejections (``(partition, offset) -> (reason,
     symbol)``) with the processor's (``recorded``) over the ``scanned`` offset ranges.
 
     Counts per symbol are kept for ``symbols`` (None: all) and for unknown symbols; every
-    message takes part in the comparison."""
+    message takes part in the comparison. ``dlq``: the origins of the processor's DLQ
+    records, if read."""
     out = RejectionCheck()
 
     def note(m: Mismatch) -> None:
@@ -282,6 +289,11 @@ def reconcile_rejections(
         sym = symbol or UNKNOWN_SYMBOL
         if symbol is None or symbols is None or symbol in symbols:
             out.by_symbol.setdefault(sym, Counter())[reason] += 1
+        if dlq is not None:
+            if (pid, offset) in dlq:
+                out.in_dlq += 1
+            else:
+                out.not_in_dlq += 1
         got = recorded.get((pid, offset))
         if got is None:
             out.unrecorded += 1

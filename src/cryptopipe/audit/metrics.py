@@ -68,6 +68,12 @@ class AuditMetrics:
             ["kind"],
             registry=r,
         )
+        self.not_in_dlq = Gauge(
+            "cryptopipe_audit_rejected_not_in_dlq",
+            "Rejected messages with no processor record on the DLQ topic (shown, not judged: "
+            "rejected_trades holds every one, a DLQ publish that keeps failing is given up).",
+            registry=r,
+        )
         self.last_run = Gauge(
             "cryptopipe_audit_last_run_timestamp_seconds",
             "When the last audit finished (epoch seconds).",
@@ -110,6 +116,7 @@ class AuditMetrics:
             ("reason_differs", rej.differs),
         ):
             self.rejection_mismatches.labels(kind).set(n)
+        self.not_in_dlq.set(rej.not_in_dlq)
         self.last_run.set(report.started_at + report.duration_s)
         self.last_success.set(1 if report.ok else 0)
         self.duration.set(report.duration_s)

@@ -59,6 +59,8 @@ class AuditReport:
                 "not_recorded_by_processor": rej.unrecorded,
                 "recorded_but_valid": rej.unexpected,
                 "reason_differs": rej.differs,
+                "in_dlq": rej.in_dlq,
+                "not_in_dlq": rej.not_in_dlq,
                 "mismatches": [asdict(m) for m in rej.listed],
                 "problems": rej.problems(),
             },
@@ -97,6 +99,7 @@ def run_audit(
         sources.recorded_rejections(settings),
         scan.ranges,
         symbols,
+        sources.dlq_origins(settings, settings.scan_timeout_s) if scan.rejected else None,
     )
     results: list[IntervalResult] = []
     for label, b in aligned.items():

@@ -13,6 +13,8 @@ from cryptopipe.audit.core import MICROS, CandleTotals, IdTally, TimeBounds
 from cryptopipe.audit.validate import Rejection, TradeValidator
 from cryptopipe.config import CommonSettings
 from cryptopipe.db.connection import app_connection
+from cryptopipe.dlq import parse_headers
+from cryptopipe.processor.dlq_publisher import HEADER_ORIGIN
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +32,65 @@ class TopicScan:
     by_partition: dict[int, int] = field(default_factory=dict)
 
 
+def read_to_end(
+    settings: CommonSettings,
+    topic_name: str,
+    on_message: Callable[[Any], None],
+    *,
+    timeout_s: float = 300.0,
+    after_batch: Callable[[], None] | None = None,
+) -> dict[int, tuple[int, int]]:
+    """Give every message of ``topic_name``, from each partition's start to its end as of now,
+    to ``on_message`` (``after_batch`` runs after each consumed batch). Returns the offsets
+    read per partition, ``[first, end)``."""
+    from confluent_kafka import Consumer, TopicPartition  # noqa: PLC0415
+
+    consumer = Consumer(
+        {
+            **settings.kafka_client_config(),
+            "group.id": f"cryptopipe-audit-{time.time_ns()}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": False,
+            "auto.offset.reset": "earliest",
+            "fetch.max.bytes": 64 * 1024 * 1024,
+        }
+    )
+    ranges: dict[int, tuple[int, int]] = {}
+    try:
+        meta = consumer.list_topics(topic_name, timeout=30)
+        topic = meta.topics.get(topic_name)
+        if topic is None or topic.error is not None:
+            raise RuntimeError(f"topic {topic_name} not found on the cluster")
+        ends: dict[int, int] = {}
+        assignment = []
+        for pid in topic.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic_name, pid), timeout=30)
+            if high > low:
+                ends[pid] = high
+                ranges[pid] = (low, high)
+                assignment.append(TopicPartition(topic_name, pid, low))
+        consumer.assign(assignment)
+        deadline = time.monotonic() + timeout_s
+        while ends:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"scanning {topic_name} took over {timeout_s:.0f}s")
+            for msg in consumer.consume(num_messages=10_000, timeout=1.0):
+                if msg.error():
+                    logger.warning("consume error: %s", msg.error())
+                    continue
+                pid, offset = msg.partition(), msg.offset()
+                if pid is None or offset is None or pid not in ends or offset >= ends[pid]:
+                    continue
+                if offset + 1 >= ends[pid]:
+                    del ends[pid]
+                on_message(msg)
+            if after_batch:
+                after_batch()
+    finally:
+        consumer.close()
+    return ranges
+
+
 def scan_topic(
     settings: CommonSettings,
     bounds: Sequence[TimeBounds],
@@ -44,70 +105,62 @@ def scan_topic(
     Each message is judged by the processor's own rules (``validator``): a trade of
     ``symbols`` (None: any) joins the tallies, anything else is kept as a rejection, whatever
     its symbol and time (a rejected message has no trade time to trust)."""
-    from confluent_kafka import Consumer, TopicPartition  # noqa: PLC0415
-
-    consumer = Consumer(
-        {
-            **settings.kafka_client_config(),
-            "group.id": f"cryptopipe-audit-{time.time_ns()}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": False,
-            "auto.offset.reset": "earliest",
-            "fetch.max.bytes": 64 * 1024 * 1024,
-        }
-    )
     scan = TopicScan(tallies={b: defaultdict(IdTally) for b in set(bounds)})
-    try:
-        meta = consumer.list_topics(settings.topic_trades, timeout=30)
-        topic = meta.topics.get(settings.topic_trades)
-        if topic is None or topic.error is not None:
-            raise RuntimeError(f"topic {settings.topic_trades} not found on the cluster")
-        ends: dict[int, int] = {}
-        assignment = []
-        for pid in topic.partitions:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(settings.topic_trades, pid), timeout=30
-            )
-            if high > low:
-                ends[pid] = high
-                scan.ranges[pid] = (low, high)
-                assignment.append(TopicPartition(settings.topic_trades, pid, low))
-        consumer.assign(assignment)
-        pending: dict[tuple[TimeBounds, str], list[int]] = defaultdict(list)
-        check = validator.check
-        deadline = time.monotonic() + timeout_s
-        while ends:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"scanning {settings.topic_trades} took over {timeout_s:.0f}s")
-            for msg in consumer.consume(num_messages=10_000, timeout=1.0):
-                if msg.error():
-                    logger.warning("consume error: %s", msg.error())
-                    continue
-                pid, offset = msg.partition(), msg.offset()
-                if pid is None or offset is None or pid not in ends or offset >= ends[pid]:
-                    continue
-                if offset + 1 >= ends[pid]:
-                    del ends[pid]
-                scan.messages += 1
-                scan.by_partition[pid] = scan.by_partition.get(pid, 0) + 1
-                fields = check(msg.value(), msg.key())
-                if type(fields) is Rejection:
-                    scan.rejected[(pid, offset)] = fields
-                    continue
-                symbol, trade_id, time_us = fields  # type: ignore[misc]
-                if symbols and symbol not in symbols:
-                    continue
-                for b in scan.tallies:
-                    if b.contains(time_us):
-                        pending[(b, symbol)].append(trade_id)
-            for (b, symbol), ids in pending.items():
-                scan.tallies[b][symbol].add_many(ids)
-            pending.clear()
-            if progress:
-                progress(scan.messages)
-    finally:
-        consumer.close()
+    pending: dict[tuple[TimeBounds, str], list[int]] = defaultdict(list)
+    check, all_bounds, rejected = validator.check, list(scan.tallies), scan.rejected
+    by_partition = scan.by_partition
+
+    def on_message(msg: Any) -> None:
+        pid = msg.partition()
+        by_partition[pid] = by_partition.get(pid, 0) + 1
+        fields = check(msg.value())  # the key only matters for a rejection
+        if type(fields) is Rejection:
+            rejected[(pid, msg.offset())] = validator.with_key(fields, msg.key())
+            return
+        symbol, trade_id, time_us = fields  # type: ignore[misc]
+        if symbols and symbol not in symbols:
+            return
+        for b in all_bounds:
+            if b.contains(time_us):
+                pending[(b, symbol)].append(trade_id)
+
+    def after_batch() -> None:
+        for (b, symbol), ids in pending.items():
+            scan.tallies[b][symbol].add_many(ids)
+        pending.clear()
+        if progress:
+            progress(sum(by_partition.values()))
+
+    scan.ranges = read_to_end(
+        settings,
+        settings.topic_trades,
+        on_message,
+        timeout_s=timeout_s,
+        after_batch=after_batch,
+    )
+    scan.messages = sum(by_partition.values())
     return scan
+
+
+def dlq_origins(settings: CommonSettings, timeout_s: float = 300.0) -> set[tuple[int, int]] | None:
+    """The (partition, offset) on the trades topic of every record the processor put on the
+    DLQ topic (header ``dlq.origin`` = ``topic/partition/offset``); None without a DLQ topic."""
+    prefix = settings.topic_trades + "/"
+    out: set[tuple[int, int]] = set()
+
+    def on_message(msg: Any) -> None:
+        origin = parse_headers(msg.headers()).get(HEADER_ORIGIN, "")
+        if origin.startswith(prefix):
+            pid, _, offset = origin[len(prefix) :].partition("/")
+            if pid.isdigit() and offset.isdigit():
+                out.add((int(pid), int(offset)))
+
+    try:
+        read_to_end(settings, settings.topic_dlq, on_message, timeout_s=timeout_s)
+    except RuntimeError as exc:  # no DLQ topic: nothing to compare with
+        logger.warning("DLQ not read: %s", exc)
+        return None
+    return out
 
 
 def recorded_rejections(settings: CommonSettings) -> dict[tuple[int, int], str]:

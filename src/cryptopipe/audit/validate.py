@@ -66,11 +66,11 @@ _SYMBOL = re.compile(SYMBOL_BODY)
 
 
 def _producer_form() -> re.Pattern[bytes]:
-    """A trade exactly as the producer writes it (compact JSON, keys in schema order), with
-    every value within the rules by construction; ``symbol``, ``price``, ``quantity``,
-    ``trade_id`` and ``time`` captured. Stricter than the rules (a positive price below
-    NOTIONAL_PRICE_BOUND, a quantity below NOTIONAL_QTY_BOUND, ids and times that fit a
-    BIGINT by their number of digits): whatever it does not match is judged in full."""
+    """A trade exactly as the producer writes it (compact JSON, keys in schema order), every
+    value within the rules by construction but the configured symbols and the upper time
+    bound; ``symbol``, ``trade_id`` and ``time`` captured. Stricter than the rules (a positive
+    price below NOTIONAL_PRICE_BOUND, a quantity below NOTIONAL_QTY_BOUND, ids and times that
+    fit a BIGINT by their number of digits): whatever it does not match is judged in full."""
     bigint = "-?(?:0|[1-9][0-9]{0,17})"  # 18 digits at most: always a BIGINT
     price_digits = len(str(NOTIONAL_PRICE_BOUND)) - 1
     qty_digits = len(str(NOTIONAL_QTY_BOUND)) - 1
@@ -79,8 +79,9 @@ def _producer_form() -> re.Pattern[bytes]:
         "exchange": f'"{EXCHANGE}"',
         "symbol": f'"(?P<symbol>{SYMBOL_BODY})"',
         "trade_id": "(?P<trade_id>0|[1-9][0-9]{0,17})",
-        "price": f'"(?P<price>[0-9]{{1,{price_digits}}}{DECIMAL_FRACTION})"',
-        "quantity": f'"(?P<quantity>[0-9]{{1,{qty_digits}}}{DECIMAL_FRACTION})"',
+        # (?=[0.]*[1-9]): not zero
+        "price": f'"(?=[0.]*[1-9])[0-9]{{1,{price_digits}}}{DECIMAL_FRACTION}"',
+        "quantity": f'"(?=[0.]*[1-9])[0-9]{{1,{qty_digits}}}{DECIMAL_FRACTION}"',
         "trade_time_us": f"(?P<time>[1-9][0-9]{{{len(str(MIN_TIME_US)) - 1}}})",
         "event_time_us": bigint,
         "ingest_time_us": bigint,
@@ -478,15 +479,10 @@ class TradeValidator:
         if value is not None and len(value) <= self.max_message_bytes:
             m = _PRODUCER_FORM.fullmatch(value)
             if m is not None:
-                symbol = m["symbol"].decode()
-                time_us = int(m["time"])
-                if (
-                    time_us <= MAX_TIME_US
-                    and m["price"].strip(b"0.")
-                    and m["quantity"].strip(b"0.")
-                    and (not self.symbols or symbol in self.symbols)
-                ):
-                    return symbol, int(m["trade_id"]), time_us
+                sym, trade_id, time = m.group("symbol", "trade_id", "time")
+                symbol, time_us = sym.decode(), int(time)
+                if time_us <= MAX_TIME_US and (not self.symbols or symbol in self.symbols):
+                    return symbol, int(trade_id), time_us
         fast = self._fast(value)
         if fast is not None:
             return fast
@@ -555,10 +551,17 @@ class TradeValidator:
 
     def _reject(self, rule: Rule, symbol: Any, key: bytes | None) -> Rejection:
         known = symbol if isinstance(symbol, str) and _SYMBOL.fullmatch(symbol) else None
-        if known is None and key:
-            name = key.decode("utf-8", "replace")
-            known = name if _SYMBOL.fullmatch(name) else None
-        return Rejection(rule, REASON_OF[rule], known)
+        return self.with_key(Rejection(rule, REASON_OF[rule], known), key)
+
+    @staticmethod
+    def with_key(rejection: Rejection, key: bytes | None) -> Rejection:
+        """The rejection, its symbol taken from the Kafka key if the message had none."""
+        if rejection.symbol is not None or not key:
+            return rejection
+        name = key.decode("utf-8", "replace")
+        if not _SYMBOL.fullmatch(name):
+            return rejection
+        return Rejection(rejection.rule, rejection.reason, name)
 
     def first_failed_rule(self, f: dict[str, Any], corrupt: bool) -> Rule | None:
         """The first rule of :data:`RULES` (after the size rules) that fires, or None."""

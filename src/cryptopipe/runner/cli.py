@@ -101,7 +101,7 @@ def _drain_and_audit(symbols: str | None, processor: ManagedProcess, wait_s: flo
         return
     click.echo(f"  waiting up to {wait_s:.0f}s for the processor to catch up ...", err=True)
     try:
-        settings = AuditSettings(symbols=symbols) if symbols else AuditSettings()
+        settings = AuditSettings(audit_symbols=symbols) if symbols else AuditSettings()
         report = audit_until(settings, wait_s)
     except Exception as exc:
         click.echo(f"  final audit failed: {exc}", err=True)

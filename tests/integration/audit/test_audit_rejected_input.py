@@ -106,6 +106,8 @@ def test_bad_input_ends_in_a_complete_audit_and_a_deleted_candle_fails_it(
         0,
         0,
     )
+    # and each is on the DLQ topic (the oversized ones as an excerpt), pointing back at it
+    assert (rej["in_dlq"], rej["not_in_dlq"]) == (n_rejected, 0)
     # every message on the topic: a trade counted in candles (or late), or rejected
     assert report["topic_messages"] == len(mixed)
     rows = {(r["symbol"], r["interval"]): r for r in report["results"]}

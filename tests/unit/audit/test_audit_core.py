@@ -106,3 +106,5 @@ def test_rejections_reconciled_with_the_processors_record() -> None:
     assert (check.unrecorded, check.unexpected, check.differs) == (1, 1, 1)
     assert not check.ok and len(check.problems()) == 3
     assert reconcile_rejections(rules, {k: r for k, (r, _) in rules.items()}, {}).ok
+    dlq = reconcile_rejections(rules, recorded, {}, None, {(0, 1), (1, 7), (5, 5)})
+    assert (dlq.in_dlq, dlq.not_in_dlq) == (2, 2)
