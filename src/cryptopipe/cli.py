@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from cryptopipe import __version__
 from cryptopipe.alerts.cli import alerts
 from cryptopipe.audit.cli import audit
+from cryptopipe.dashboards.cli import dashboards
 from cryptopipe.db.cli import db
 from cryptopipe.observability.logs import LogFormat, configure_logging
 from cryptopipe.processor.cli import process
@@ -196,6 +197,7 @@ main.add_command(audit)
 main.add_command(run)
 main.add_command(slo)
 main.add_command(alerts)
+main.add_command(dashboards)
 
 
 if __name__ == "__main__":  # pragma: no cover
