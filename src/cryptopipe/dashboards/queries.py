@@ -90,8 +90,8 @@ def format_value(value: str | list[str], kind: Kind) -> str:
     regex alternation in PromQL (``(A|B)``) and a quoted list in SQL (``'A','B'``)."""
     if isinstance(value, str):
         return value
-    if kind == "promql":
-        return "(" + "|".join(re.escape(v) for v in value) + ")"
+    if kind == "promql":  # regex-escaped, and the escapes escaped for the PromQL string
+        return "(" + "|".join(re.escape(v).replace("\\", "\\\\") for v in value) + ")"
     return ",".join("'" + v.replace("'", "''") + "'" for v in value)
 
 
