@@ -196,7 +196,7 @@ def heatmap_panel(
         .height(height)
         .calculate(False)
         .y_axis(heatmap.YAxisConfig().unit(unit))
-        .cell_values(heatmap.CellValues().unit("reqps"))
+        .cell_values(heatmap.CellValues().unit("ops"))
         .exemplars_color("rgba(255,0,255,0.7)")
         .show_legend()
     )
