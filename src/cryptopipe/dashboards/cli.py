@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 import click
 
-from cryptopipe.dashboards.generate import DEFAULT_OUT_DIR, render_all, stale
+from cryptopipe.dashboards.generate import DEFAULT_OUT_DIR, render_all
+from cryptopipe.generated import write_or_check
 
 logger = logging.getLogger(__name__)
 
@@ -31,21 +31,10 @@ def dashboards() -> None:
 )
 def generate(out_dir: Path, check: bool) -> None:
     """Generate dashboards/*.json with grafana-foundation-sdk."""
-    files = render_all()
-    if check:
-        diffs = stale(files, out_dir)
-        if diffs:
-            sys.stdout.writelines(diffs)
-            click.secho(
-                "error: generated dashboards differ from the committed files; run `cryptopipe "
-                "dashboards generate`",
-                fg="red",
-                err=True,
-            )
-            sys.exit(1)
-        click.echo(f"up to date: {', '.join(str(out_dir / n) for n in files)}")
-        return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (out_dir / name).write_text(text)
-        click.echo(f"wrote {out_dir / name}")
+    write_or_check(
+        render_all(),
+        out_dir,
+        check=check,
+        what="dashboards",
+        command="cryptopipe dashboards generate",
+    )

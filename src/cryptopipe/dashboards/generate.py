@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 from collections.abc import Callable
@@ -27,26 +26,6 @@ def render(board: dict[str, Any]) -> str:
 
 def render_all() -> dict[str, str]:
     return {name: render(build()) for name, build in BOARDS.items()}
-
-
-def stale(files: dict[str, str], out_dir: Path) -> list[str]:
-    """Unified diffs of the committed files that differ from ``files`` (empty: up to date)."""
-    diffs = []
-    for name, text in files.items():
-        path = out_dir / name
-        current = path.read_text() if path.exists() else ""
-        if current != text:
-            diffs.append(
-                "".join(
-                    difflib.unified_diff(
-                        current.splitlines(keepends=True),
-                        text.splitlines(keepends=True),
-                        fromfile=str(path),
-                        tofile=f"{path} (generated)",
-                    )
-                )
-            )
-    return diffs
 
 
 def load_all(out_dir: Path = DEFAULT_OUT_DIR) -> dict[str, dict[str, Any]]:

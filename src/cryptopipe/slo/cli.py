@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 import sys
@@ -12,6 +11,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from cryptopipe.generated import write_or_check
 from cryptopipe.slo import generate as gen
 from cryptopipe.slo.promtool import check_queries, check_rule_text, find_promtool
 from cryptopipe.slo.settings import SLOSettings
@@ -115,35 +115,7 @@ def generate(
     files = gen.render_all(spec_set)
     for text in files.values():
         check_rule_text(text, tool)
-    if check:
-        stale = False
-        for name, text in files.items():
-            target = out_dir / name
-            current = target.read_text() if target.exists() else ""
-            if current != text:
-                stale = True
-                sys.stdout.writelines(
-                    difflib.unified_diff(
-                        current.splitlines(keepends=True),
-                        text.splitlines(keepends=True),
-                        fromfile=str(target),
-                        tofile=f"{target} (generated)",
-                    )
-                )
-        if stale:
-            click.secho(
-                "error: generated rules differ from the committed files; run `cryptopipe slo "
-                "generate`",
-                fg="red",
-                err=True,
-            )
-            sys.exit(1)
-        click.echo(f"up to date: {', '.join(str(out_dir / n) for n in files)}")
-        return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (out_dir / name).write_text(text)
-        click.echo(f"wrote {out_dir / name}")
+    write_or_check(files, out_dir, check=check, what="rules", command="cryptopipe slo generate")
 
 
 @slo.command("status")
