@@ -30,6 +30,7 @@ import json
 import logging
 import math
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -204,19 +205,28 @@ class _Jackson:
                 out.append(c)
 
     def _number(self) -> tuple[str, str]:
+        # where Jackson stops on a bad number matters: a STRING field's structure is read on
+        # from there (measured against Spark, see the module docstring)
         m = _NUMBER.match(self.s, self.i)
         if m is None or m.end() == self.i:
+            self.i += 2  # the minus sign and the character after it
             raise self._fail("bad number")
         end = m.end()
         nxt = self.s[end : end + 1]
         text = m.group(0)
         digits = text.lstrip("-")
         if digits.startswith("0") and nxt.isdigit() and nxt.isascii():
-            self.i = end + 1
+            self.i = end  # the second digit is left unread
             raise self._fail("leading zeroes")
-        if nxt and nxt in ".eE":
-            self.i = end + 1
-            raise self._fail("bad fraction or exponent")
+        if nxt == ".":
+            self.i = end + 2  # the point and the character after it
+            raise self._fail("decimal point not followed by a digit")
+        if nxt and nxt in "eE":
+            j = end + 1
+            if self.s[j : j + 1] in ("+", "-"):
+                j += 1
+            self.i = j + 1  # the exponent mark, its sign, the character after them
+            raise self._fail("exponent not followed by a digit")
         self.i = end
         kind = _FLOAT if m.group(1) or m.group(2) else _INT
         # Jackson counts digits (of the integer, fraction and exponent parts)
@@ -388,11 +398,21 @@ class _Jackson:
 
 
 def _identifier_start(c: str) -> bool:
-    return c.isalpha() or c in "_$"
+    """Java's ``Character.isJavaIdentifierStart`` (Jackson reads such a token on)."""
+    return unicodedata.category(c) in _JAVA_ID_START
 
 
 def _identifier_part(c: str) -> bool:
-    return c.isalnum() or c in "_$"
+    """Java's ``Character.isJavaIdentifierPart``: also digits, marks and the "ignorable"
+    control characters (U+0000-U+0008, U+000E-U+001B, U+007F-U+009F, format characters)."""
+    o = ord(c)
+    if o <= 0x08 or 0x0E <= o <= 0x1B or 0x7F <= o <= 0x9F:
+        return True
+    return unicodedata.category(c) in _JAVA_ID_PART
+
+
+_JAVA_ID_START = frozenset({"Lu", "Ll", "Lt", "Lm", "Lo", "Nl", "Sc", "Pc"})
+_JAVA_ID_PART = _JAVA_ID_START | {"Nd", "Mn", "Mc", "Cf"}
 
 
 def _java_double_text(text: str) -> str:

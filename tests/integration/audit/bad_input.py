@@ -297,10 +297,41 @@ def random_variants(n: int, seed: int) -> list[bytes]:
     return out
 
 
+def spliced_variants(n: int, seed: int) -> list[bytes]:
+    """Seeded random damage, 1 to 3 edits (a byte deleted, inserted or replaced, a segment
+    copied elsewhere), to good trades and to trades with nested values in a STRING field or an
+    unknown one: where Jackson fails inside a structure decides what Spark makes of the rest."""
+    rng = random.Random(seed)
+    noise = b"{}[]\",:'0123456789.eE+-tfnNaI \\\x00\xff\n/x"
+    bases = [
+        good(),
+        with_raw("symbol", '{"a":[1,{"b":"c"}]}'),
+        with_raw("price", "[1.5e3, 'x', null]"),
+        b"{" + good()[1:-1] + b',"x":{"y":[1,2,{"z":"w"}]}}',
+    ]
+    out: list[bytes] = []
+    for _ in range(n):
+        g = bytearray(rng.choice(bases))
+        for _ in range(rng.randint(1, 3)):
+            op, pos = rng.randrange(4), rng.randrange(len(g))
+            if op == 0:
+                del g[pos]
+            elif op == 1:
+                g.insert(pos, rng.choice(noise))
+            elif op == 2:
+                g[pos] = rng.choice(noise)
+            else:
+                a = rng.randrange(len(g))
+                g[pos:pos] = g[a : a + rng.randint(1, 20)]
+        out.append(bytes(g))
+    return out
+
+
 def corpus(seed: int = 17, randoms: int = 3000) -> list[bytes | None]:
     return [
         *issue_mix(),
         *field_variants(),
         *structural_variants(),
         *random_variants(randoms, seed),
+        *spliced_variants(randoms, seed + 1),
     ]
