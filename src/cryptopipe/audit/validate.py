@@ -105,8 +105,14 @@ MAX_NUMBER_DIGITS = 1000
 MAX_NAME_CHARS = 50_000
 _WS = " \t\n\r"
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
-_NON_NUMERIC = {"NaN": "NaN", "Infinity": "Infinity", "+Infinity": "Infinity", "+INF": "Infinity"}
-_NON_NUMERIC.update({"-Infinity": "-Infinity", "-INF": "-Infinity"})
+# the tokens a letter starts: (word, token kind, value)
+_WORDS: dict[str, tuple[str, str, Any]] = {
+    "t": ("true", "true", None),
+    "f": ("false", "false", None),
+    "n": ("null", "null", None),
+    "N": ("NaN", "float", "NaN"),
+    "I": ("Infinity", "float", "Infinity"),
+}
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _ESCAPES["'"] = "'"
 
@@ -164,9 +170,10 @@ class _Jackson:
                 raise self._fail("illegal character")
         return None
 
-    def _invalid_token(self) -> _JsonError:
-        # Jackson reads on over the identifier characters to report the token
-        n = 0
+    def _invalid_token(self, matched: int) -> _JsonError:
+        # Jackson reads on over identifier characters to report the token (256 at most,
+        # counting the ``matched`` ones before them)
+        n = matched
         while self.i < len(self.s) and _identifier_part(self.s[self.i]) and n < 256:
             self.i += 1
             n += 1
@@ -190,10 +197,12 @@ class _Jackson:
                 self.i += 1
                 if e == "u":
                     digits = s[self.i : self.i + 4]
-                    if len(digits) < 4 or any(d not in "0123456789abcdefABCDEF" for d in digits):
-                        self.i += min(len(digits), 1)
-                        raise self._fail("bad unicode escape")
-                    self.i += 4
+                    for d in digits:  # Jackson reads up to the first that is no hex digit
+                        self.i += 1
+                        if d not in "0123456789abcdefABCDEF":
+                            raise self._fail("bad unicode escape")
+                    if len(digits) < 4:
+                        raise self._fail("end of input in escape")
                     out.append(chr(int(digits, 16)))
                 elif e in _ESCAPES:
                     out.append(_ESCAPES[e])
@@ -218,15 +227,18 @@ class _Jackson:
         if digits.startswith("0") and nxt.isdigit() and nxt.isascii():
             self.i = end  # the second digit is left unread
             raise self._fail("leading zeroes")
-        if nxt == ".":
-            self.i = end + 2  # the point and the character after it
-            raise self._fail("decimal point not followed by a digit")
-        if nxt and nxt in "eE":
-            j = end + 1
-            if self.s[j : j + 1] in ("+", "-"):
-                j += 1
-            self.i = j + 1  # the exponent mark, its sign, the character after them
-            raise self._fail("exponent not followed by a digit")
+        if nxt and nxt in ".eE":
+            if digits.startswith("0"):
+                # Jackson's slow path (a number starting with 0) reads the point, or the "e"
+                # and its sign, and the character after them
+                j = end + 1
+                if nxt in "eE" and self.s[j : j + 1] in ("+", "-"):
+                    j += 1
+                self.i = j + 1
+            else:
+                # its fast path is left just after the point, or after the "e" if no point
+                self.i = m.start(1) + 1 if m.group(1) else end + 1
+            raise self._fail("no digit after the decimal point or exponent mark")
         self.i = end
         kind = _FLOAT if m.group(1) or m.group(2) else _INT
         # Jackson counts digits (of the integer, fraction and exponent parts)
@@ -234,27 +246,33 @@ class _Jackson:
             raise self._fail("number too long")
         return kind, text
 
-    def _literal(self, word: str) -> None:
-        if self.s.startswith(word, self.i):
-            self.i += len(word)
-            if self.i < len(self.s) and _identifier_part(self.s[self.i]):
-                raise self._invalid_token()
-            return
-        k = 0
-        while k < len(word) and self.s[self.i + k : self.i + k + 1] == word[k]:
+    def _match(self, word: str, k: int) -> None:
+        """Jackson's ``_matchToken``: the rest of ``word`` from its ``k``-th character on."""
+        s = self.s
+        while k < len(word):
+            if s[self.i : self.i + 1] != word[k]:
+                raise self._invalid_token(k)
+            self.i += 1
             k += 1
-        self.i += k
-        raise self._invalid_token()
+        nxt = s[self.i : self.i + 1]
+        # Jackson checks the character after the word only from "0" up, "]" and "}" aside
+        if nxt and nxt >= "0" and nxt not in "]}" and _identifier_part(nxt):
+            raise self._invalid_token(k)
 
-    def _non_numeric(self, first: str) -> str | None:
-        """NaN, Infinity and the like starting with ``first`` at the position, or None."""
-        for word, text in _NON_NUMERIC.items():
-            if word[0] == first and self.s.startswith(word, self.i):
-                self.i += len(word)
-                if self.i < len(self.s) and _identifier_part(self.s[self.i]):
-                    raise self._invalid_token()
-                return text
-        return None
+    def _bad_number_start(self, c: str, negative: bool) -> tuple[str, Any]:
+        """Jackson's ``_handleInvalidNumberStart``: after a sign, only -INF, -Infinity, +INF,
+        +Infinity are values (``c`` is the character after the sign, consumed)."""
+        if c == "I" and self.i < len(self.s):
+            c2 = self.s[self.i]
+            self.i += 1
+            sign = "-" if negative else "+"
+            if c2 == "N":
+                self._match(sign + "INF", 3)
+                return _FLOAT, "-Infinity" if negative else "Infinity"
+            if c2 == "n":
+                self._match(sign + "Infinity", 3)
+                return _FLOAT, "-Infinity" if negative else "Infinity"
+        raise self._fail("bad number start")
 
     def _value_token(self, c: str) -> tuple[str, Any]:
         """The token of a value starting with ``c`` (already consumed); strings are lazy."""
@@ -262,29 +280,31 @@ class _Jackson:
             return _STRING, None
         if c in "{[":
             return c, None
-        if c == "t":
-            self._literal("rue")
-            return _TRUE, None
-        if c == "f":
-            self._literal("alse")
-            return _FALSE, None
-        if c == "n":
-            self._literal("ull")
-            return _NULL, None
-        if c == "-" or (c.isdigit() and c.isascii()):
+        if c in _WORDS:
+            word, kind, text = _WORDS[c]
+            self._match(word, 1)
+            return kind, text
+        if c == "-":
+            nxt = self.s[self.i : self.i + 1]
+            if not nxt:
+                raise self._fail("end of input after minus")
+            if not (nxt.isdigit() and nxt.isascii()):
+                self.i += 1
+                return self._bad_number_start(nxt, negative=True)
             self.i -= 1
-            word = self._non_numeric("-")
-            return (_FLOAT, word) if word else self._number()
+            return self._number()
+        if c.isdigit() and c.isascii():
+            self.i -= 1
+            return self._number()
         if c == "'":
             return _STRING, self._string("'")
-        if c in "NI+":
-            self.i -= 1
-            word = self._non_numeric(c)
-            if word:
-                return _FLOAT, word
+        if c == "+":
+            if self.i >= len(self.s):
+                raise self._fail("end of input after plus")
             self.i += 1
+            return self._bad_number_start(self.s[self.i - 1], negative=False)
         if _identifier_start(c):
-            raise self._invalid_token()
+            raise self._invalid_token(1)
         raise self._fail("expected a value")
 
     # -- tokens ------------------------------------------------------------------------
@@ -324,7 +344,7 @@ class _Jackson:
                 name = self._string(c)
             else:
                 if _identifier_start(c):
-                    raise self._invalid_token()
+                    raise self._invalid_token(1)
                 raise self._fail("expected a field name")
             if len(name) > MAX_NAME_CHARS:
                 raise self._fail("name too long")

@@ -302,12 +302,17 @@ def spliced_variants(n: int, seed: int) -> list[bytes]:
     copied elsewhere), to good trades and to trades with nested values in a STRING field or an
     unknown one: where Jackson fails inside a structure decides what Spark makes of the rest."""
     rng = random.Random(seed)
-    noise = b"{}[]\",:'0123456789.eE+-tfnNaI \\\x00\xff\n/x"
+    noise = b"{}[]\",:'0123456789.eE+-tfnNaIu \\\x00\x7f\xff\n\t/x"
+    g = good()
     bases = [
-        good(),
+        g,
         with_raw("symbol", '{"a":[1,{"b":"c"}]}'),
         with_raw("price", "[1.5e3, 'x', null]"),
-        b"{" + good()[1:-1] + b',"x":{"y":[1,2,{"z":"w"}]}}',
+        with_raw("exchange", "{'a': [NaN, -Infinity, +INF, 1e5, -0.0, \"\\u00e9\"]}"),
+        b"{" + g[1:-1] + b',"x":{"y":[1,2,{"z":"w"}]}}',
+        b'{"trade_id":"x",' + g[1:],
+        g.replace(b'"', b"'"),
+        g.replace(b",", b" ,\n\t").replace(b":", b" : "),
     ]
     out: list[bytes] = []
     for _ in range(n):
