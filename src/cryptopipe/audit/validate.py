@@ -104,6 +104,7 @@ MAX_DEPTH = 1000
 MAX_NUMBER_DIGITS = 1000
 MAX_NAME_CHARS = 50_000
 _WS = " \t\n\r"
+_WS_BYTES = tuple(c.encode() for c in _WS)
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 # the tokens a letter starts: (word, token kind, value)
 _WORDS: dict[str, tuple[str, str, Any]] = {
@@ -530,7 +531,7 @@ class TradeValidator:
         return self._slow(value, key)
 
     def _fast(self, value: bytes | None) -> tuple[str, int, int] | None:
-        """A JSON object of the ten fields, each of its type (any key order or spacing):
+        """A compact JSON object of the ten fields, each of its type (any key order):
         valid, or None to look closer. (Arrays and objects cannot hide in it: ten keys and ten
         key-colons leave no room for another field, and each field's type is checked.)"""
         if not value or len(value) > self.max_message_bytes or value[0] != 0x7B:
@@ -539,8 +540,14 @@ class TradeValidator:
             doc = orjson.loads(value)
         except orjson.JSONDecodeError:
             return None
-        # ten distinct keys and ten key-colons: no duplicate keys, no other or nested fields
-        if type(doc) is not dict or len(doc) != _N_FIELDS or value.count(b'":') != _N_FIELDS:
+        # ten distinct keys, ten key-colons and no whitespace (which could stand between a key
+        # and its colon): no duplicate keys, no other or nested fields
+        if (
+            type(doc) is not dict
+            or len(doc) != _N_FIELDS
+            or value.count(b'":') != _N_FIELDS
+            or any(ws in value for ws in _WS_BYTES)
+        ):
             return None
         try:
             v, symbol, trade_id = doc["v"], doc["symbol"], doc["trade_id"]

@@ -190,6 +190,8 @@ def structural_variants() -> list[bytes | None]:
         b'{"v":1,' + body[6:] + b',"v":2}',
         b'{"v":1,' + body[6:] + b',"v":null}',
         b'{"trade_id":"x",' + body + b"}",
+        # a duplicate key hidden from a count of key-colons by a space before another colon
+        b'{"trade_id":"x",' + body.replace(b'"price":', b'"price" :') + b"}",
         b"{" + body + b',"trade_id":"x"}',
         b'{"symbol":"ETHUSDT",' + body + b"}",
         b"{" + body + b',"symbol":"ETHUSDT"}',
