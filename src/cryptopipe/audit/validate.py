@@ -20,8 +20,12 @@ real Spark session (tests/integration/audit/test_rules_agree_with_spark.py), Spa
 - a syntax error outside a STRING field's value makes the whole record corrupt (no fields); one
   inside it is caught like a wrong type, and reading goes on from where the error was.
 
-The hot path (a message as the producer writes it) costs one ``orjson.loads`` and a few type
-tests; anything unusual goes through :class:`_Jackson`, a tokenizer modelled on Jackson's.
+The hot path (a message as the producer writes it) is one regular expression built from the
+shared patterns; other compact JSON costs an ``orjson.loads`` and type tests; anything unusual
+goes through :class:`_Jackson`, a tokenizer modelled on Jackson's, down to where it stops after
+an error (which decides what Spark makes of the rest of a STRING field's structure). Not
+modelled: Jackson's 4,000-character input chunks (an error straddling one could leave it
+elsewhere: the message is rejected either way, only not_json vs wrong_type could differ).
 """
 
 from __future__ import annotations
