@@ -318,19 +318,19 @@ def spliced_variants(n: int, seed: int) -> list[bytes]:
     ]
     out: list[bytes] = []
     for _ in range(n):
-        g = bytearray(rng.choice(bases))
+        m = bytearray(rng.choice(bases))
         for _ in range(rng.randint(1, 3)):
-            op, pos = rng.randrange(4), rng.randrange(len(g))
+            op, pos = rng.randrange(4), rng.randrange(len(m))
             if op == 0:
-                del g[pos]
+                del m[pos]
             elif op == 1:
-                g.insert(pos, rng.choice(noise))
+                m.insert(pos, rng.choice(noise))
             elif op == 2:
-                g[pos] = rng.choice(noise)
+                m[pos] = rng.choice(noise)
             else:
-                a = rng.randrange(len(g))
-                g[pos:pos] = g[a : a + rng.randint(1, 20)]
-        out.append(bytes(g))
+                a = rng.randrange(len(m))
+                m[pos:pos] = m[a : a + rng.randint(1, 20)]
+        out.append(bytes(m))
     return out
 
 
