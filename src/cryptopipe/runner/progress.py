@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 from prometheus_client.parser import text_string_to_metric_families
 
+Samples = dict[str, list[tuple[dict[str, str], float]]]
 
-def scrape(url: str, timeout_s: float = 2.0) -> dict[str, list[tuple[dict[str, str], float]]]:
+
+def scrape(url: str, timeout_s: float = 2.0) -> Samples:
     """Samples of a /metrics endpoint by name ({} when it does not answer)."""
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as resp:
@@ -18,15 +20,15 @@ def scrape(url: str, timeout_s: float = 2.0) -> dict[str, list[tuple[dict[str, s
     return parse(text)
 
 
-def parse(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
-    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+def parse(text: str) -> Samples:
+    out: Samples = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             out.setdefault(sample.name, []).append((dict(sample.labels), float(sample.value)))
     return out
 
 
-def total(samples: dict[str, list[tuple[dict[str, str], float]]], name: str) -> float | None:
+def total(samples: Samples, name: str) -> float | None:
     values = samples.get(name)
     return sum(v for _, v in values) if values else None
 
@@ -44,9 +46,21 @@ class Snapshot:
 
 
 def snapshot(at: float, producer_url: str, processor_url: str) -> Snapshot:
-    prod = scrape(producer_url)
-    proc = scrape(processor_url)
-    fresh = proc.get("cryptopipe_processor_freshness_seconds")
+    return snapshot_of(at, scrape(producer_url), scrape(processor_url))
+
+
+def snapshot_of(at: float, prod: Samples, proc: Samples) -> Snapshot:
+    """A snapshot from scraped samples. Freshness is the worst of the symbols this run's
+    producer trades: the processor also serves the last freshness of every symbol it ever
+    committed (restored from MySQL at start), and a symbol no longer produced only ages."""
+    fresh = proc.get("cryptopipe_processor_freshness_seconds") or []
+    produced_symbols = {
+        labels["symbol"]
+        for labels, _ in prod.get("cryptopipe_producer_trades_accepted_total", [])
+        if "symbol" in labels
+    }
+    if produced_symbols:
+        fresh = [(labels, v) for labels, v in fresh if labels.get("symbol") in produced_symbols]
     return Snapshot(
         at=at,
         produced=total(prod, "cryptopipe_producer_trades_produced_total"),
@@ -54,7 +68,7 @@ def snapshot(at: float, producer_url: str, processor_url: str) -> Snapshot:
         dlq=total(prod, "cryptopipe_producer_dlq_records_total") or (0.0 if prod else None),
         accepted=total(proc, "cryptopipe_processor_accepted_rows_total"),
         lag=total(proc, "cryptopipe_processor_kafka_offsets_behind_latest"),
-        freshness_max_s=max((v for _, v in fresh), default=None) if fresh else None,
+        freshness_max_s=max((v for _, v in fresh), default=None),
     )
 
 

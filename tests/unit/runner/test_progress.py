@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cryptopipe.runner.progress import Snapshot, format_line, parse, total
+from cryptopipe.runner.progress import Snapshot, format_line, parse, snapshot_of, total
 
 PRODUCER = """\
 # HELP cryptopipe_producer_trades_produced_total Trades acknowledged by Kafka
@@ -32,3 +32,20 @@ def test_services_not_answering_show_dashes() -> None:
     assert format_line(none, none) == (
         "produced - (-)  in MySQL - (-)  lag - offsets  freshness -  dlq -"
     )
+
+
+def test_freshness_is_the_worst_of_the_symbols_this_run_produces() -> None:
+    # the processor restores the freshness of every symbol it ever committed; one this run
+    # does not produce (ETHUSDT, last committed long ago) must not stand for the run's
+    prod = parse(
+        'cryptopipe_producer_trades_accepted_total{symbol="BTCUSDT"} 10\n'
+        'cryptopipe_producer_trades_accepted_total{symbol="SOLUSDT"} 12\n'
+    )
+    proc = parse(
+        'cryptopipe_processor_freshness_seconds{symbol="BTCUSDT"} 1.5\n'
+        'cryptopipe_processor_freshness_seconds{symbol="SOLUSDT"} 2.5\n'
+        'cryptopipe_processor_freshness_seconds{symbol="ETHUSDT"} 28900791.6\n'
+    )
+    assert snapshot_of(0.0, prod, proc).freshness_max_s == 2.5
+    # without a producer to ask, every symbol the processor serves counts
+    assert snapshot_of(0.0, {}, proc).freshness_max_s == 28900791.6
