@@ -23,7 +23,7 @@ from tests.integration.audit import bad_input
 from tests.integration.processor.conftest import StackFixture, create_topics, produce
 from tests.integration.processor.dataset import make_trades
 
-pytestmark = [pytest.mark.benchmark, pytest.mark.kafka]
+pytestmark = [pytest.mark.benchmark, pytest.mark.heavy, pytest.mark.kafka]
 
 N_MESSAGES = 500_000
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT"]

@@ -24,7 +24,7 @@ from cryptopipe.producer.stopper import Stopper
 from cryptopipe.producer.tracing_hook import TradeTracer
 from tests.integration.producer.conftest import Topics
 
-pytestmark = [pytest.mark.kafka, pytest.mark.benchmark]
+pytestmark = [pytest.mark.kafka, pytest.mark.benchmark, pytest.mark.heavy]
 
 
 WARMUP_TRADES = 100_000  # the broker's JIT warms up on these; not measured
