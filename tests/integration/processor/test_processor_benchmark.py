@@ -32,7 +32,13 @@ from tests.integration.processor.conftest import (
 )
 from tests.integration.processor.dataset import make_trades
 
-pytestmark = [pytest.mark.benchmark, pytest.mark.heavy, pytest.mark.kafka, pytest.mark.mysql, pytest.mark.spark]
+pytestmark = [
+    pytest.mark.benchmark,
+    pytest.mark.heavy,
+    pytest.mark.kafka,
+    pytest.mark.mysql,
+    pytest.mark.spark,
+]
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "XRPUSDT"]
 
