@@ -13,7 +13,7 @@ sequence are trades the producer never delivered (Binance ids are per-symbol seq
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cryptopipe.processor import ranges as idranges
@@ -269,16 +269,17 @@ class RejectionCheck:
 def reconcile_rejections(
     rejected: Mapping[tuple[int, int], tuple[str, str | None]],
     recorded: Mapping[tuple[int, int], str],
-    scanned: Mapping[int, tuple[int, int]],
+    valid_recorded: Collection[tuple[int, int]],
     symbols: set[str] | None = None,
     dlq: set[tuple[int, int]] | None = None,
 ) -> RejectionCheck:
     """Compare, message by message, the rules' rejections (``(partition, offset) -> (reason,
-    symbol)``) with the processor's (``recorded``) over the ``scanned`` offset ranges.
+    symbol)``) with the processor's (``recorded``); ``valid_recorded``: the scanned messages
+    the rules accept that the processor recorded as rejected.
 
-    Counts per symbol are kept for ``symbols`` (None: all) and for unknown symbols; every
-    message takes part in the comparison. ``dlq``: the origins of the processor's DLQ
-    records, if read."""
+    An audit of ``symbols`` (None: all) judges the rejected messages of those symbols only: a
+    message whose symbol cannot be read belongs to no symbol, so only an audit of all symbols
+    counts and judges it. ``dlq``: the origins of the processor's DLQ records, if read."""
     out = RejectionCheck()
 
     def note(m: Mismatch) -> None:
@@ -286,9 +287,9 @@ def reconcile_rejections(
             out.listed.append(m)
 
     for (pid, offset), (reason, symbol) in sorted(rejected.items()):
-        sym = symbol or UNKNOWN_SYMBOL
-        if symbol is None or symbols is None or symbol in symbols:
-            out.by_symbol.setdefault(sym, Counter())[reason] += 1
+        if symbols is not None and symbol not in symbols:
+            continue
+        out.by_symbol.setdefault(symbol or UNKNOWN_SYMBOL, Counter())[reason] += 1
         if dlq is not None:
             if (pid, offset) in dlq:
                 out.in_dlq += 1
@@ -301,9 +302,9 @@ def reconcile_rejections(
         elif got != reason:
             out.differs += 1
             note(Mismatch(pid, offset, reason, got))
-    for (pid, offset), got in sorted(recorded.items()):
-        lo, hi = scanned.get(pid, (0, 0))
-        if lo <= offset < hi and (pid, offset) not in rejected:
+    for pid, offset in sorted(valid_recorded):
+        got = recorded.get((pid, offset))
+        if got is not None:
             out.unexpected += 1
             note(Mismatch(pid, offset, "valid", got))
     return out

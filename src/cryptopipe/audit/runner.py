@@ -91,14 +91,17 @@ def run_audit(
         list(aligned.values()),
         symbols,
         validator,
+        # read before the scan to spot a valid trade recorded as rejected; read again after
+        # it, so that a rejection recorded while the topic was scanned is not reported missing
+        watch=sources.recorded_rejections(settings).keys(),
         timeout_s=settings.scan_timeout_s,
         progress=progress,
     )
     rejections = reconcile_rejections(
         {k: (r.reason.value, r.symbol) for k, r in scan.rejected.items()},
         sources.recorded_rejections(settings),
-        scan.ranges,
-        symbols,
+        scan.valid_watched,
+        set(settings.narrowed_symbols()) or None,
         sources.dlq_origins(settings, settings.scan_timeout_s) if scan.rejected else None,
     )
     results: list[IntervalResult] = []

@@ -60,8 +60,12 @@ class AuditSettings(CandleScope):
 
     def scope_symbols(self) -> list[str]:
         """The symbols to audit."""
-        listed = [s.strip().upper() for s in self.audit_symbols.split(",") if s.strip()]
-        return listed or self.symbol_list()
+        return self.narrowed_symbols() or self.symbol_list()
+
+    def narrowed_symbols(self) -> list[str]:
+        """``--symbols``: an audit of these alone, which judges only their rejected messages
+        (without it, every rejected message on the topic is judged)."""
+        return [s.strip().upper() for s in self.audit_symbols.split(",") if s.strip()]
 
     def since_us(self) -> int | None:
         return parse_time_us(self.since) if self.since.strip() else None

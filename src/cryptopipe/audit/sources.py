@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,8 @@ class TopicScan:
     tallies: dict[TimeBounds, dict[str, IdTally]]
     messages: int = 0
     rejected: dict[tuple[int, int], Rejection] = field(default_factory=dict)
+    # accepted by the rules, in scope, and at an offset given in ``watch``
+    valid_watched: set[tuple[int, int]] = field(default_factory=set)
     # per partition, the offsets scanned: [first, end)
     ranges: dict[int, tuple[int, int]] = field(default_factory=dict)
     by_partition: dict[int, int] = field(default_factory=dict)
@@ -97,6 +99,7 @@ def scan_topic(
     symbols: set[str] | None,
     validator: TradeValidator,
     *,
+    watch: Collection[tuple[int, int]] = (),
     timeout_s: float = 300.0,
     progress: Callable[[int], None] | None = None,
 ) -> TopicScan:
@@ -104,10 +107,12 @@ def scan_topic(
 
     Each message is judged by the processor's own rules (``validator``): a trade of
     ``symbols`` (None: any) joins the tallies, anything else is kept as a rejection, whatever
-    its symbol and time (a rejected message has no trade time to trust)."""
+    its symbol and time (a rejected message has no trade time to trust). A trade of
+    ``symbols`` at an offset in ``watch`` (the processor's rejections) is noted as valid."""
     scan = TopicScan(tallies={b: defaultdict(IdTally) for b in set(bounds)})
     pending: dict[tuple[TimeBounds, str], list[int]] = defaultdict(list)
     check, all_bounds, rejected = validator.check, list(scan.tallies), scan.rejected
+    watched, valid_watched = set(watch), scan.valid_watched
     by_partition = scan.by_partition
 
     def on_message(msg: Any) -> None:
@@ -120,6 +125,8 @@ def scan_topic(
         symbol, trade_id, time_us = fields  # type: ignore[misc]
         if symbols and symbol not in symbols:
             return
+        if watched and (pid, msg.offset()) in watched:
+            valid_watched.add((pid, msg.offset()))
         for b in all_bounds:
             if b.contains(time_us):
                 pending[(b, symbol)].append(trade_id)

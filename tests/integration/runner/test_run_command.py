@@ -57,7 +57,7 @@ def test_run_shows_progress_then_stops_cleanly_with_a_complete_audit(stack: Runn
     progress = [line for line in proc.stdout.splitlines() if line.startswith("produced ")]
     assert len(progress) >= 10, proc.stdout
     assert "in MySQL" in progress[-1] and "freshness" in progress[-1]
-    assert "COMPLETE: nothing missing, nothing double counted" in out
+    assert "COMPLETE: nothing missing, nothing double counted" in out, proc.stderr[-3000:]
     for name in ("producer", "processor", "audit"):
         assert f"stopped {name}" in out
     assert "Where to look:" in out

@@ -97,14 +97,33 @@ def test_rejections_reconciled_with_the_processors_record() -> None:
         (1, 7): ("unknown_symbol", "ETHUSDT"),
     }
     recorded = {(0, 1): "not_json", (0, 2): "wrong_type", (0, 3): "non_positive", (0, 9): "x"}
-    recorded[(0, 50)] = "not_json"  # beyond the scanned range: not compared
-    check = reconcile_rejections(rules, recorded, {0: (0, 20), 1: (5, 8)}, {"BTCUSDT"})
+    # (0, 9) is a valid trade the processor rejected; (0, 50) was not scanned: not compared
+    recorded[(0, 50)] = "not_json"
+    check = reconcile_rejections(rules, recorded, {(0, 9)})
     assert check.by_symbol == {
         UNKNOWN_SYMBOL: {"not_json": 1},
         "BTCUSDT": {"wrong_type": 1, "bad_decimal": 1},
+        "ETHUSDT": {"unknown_symbol": 1},
     }
     assert (check.unrecorded, check.unexpected, check.differs) == (1, 1, 1)
     assert not check.ok and len(check.problems()) == 3
-    assert reconcile_rejections(rules, {k: r for k, (r, _) in rules.items()}, {}).ok
-    dlq = reconcile_rejections(rules, recorded, {}, None, {(0, 1), (1, 7), (5, 5)})
+    assert reconcile_rejections(rules, {k: r for k, (r, _) in rules.items()}, set()).ok
+    dlq = reconcile_rejections(rules, recorded, set(), None, {(0, 1), (1, 7), (5, 5)})
     assert (dlq.in_dlq, dlq.not_in_dlq) == (2, 2)
+
+
+def test_an_audit_of_some_symbols_judges_only_their_rejections() -> None:
+    """Garbage of no symbol, or of another symbol, left unrecorded on the topic (say by a
+    processor that started at its end) fails an audit of all symbols, not one of BTCUSDT."""
+    from cryptopipe.audit.core import reconcile_rejections  # noqa: PLC0415
+
+    rules = {
+        (0, 1): ("not_json", None),
+        (0, 2): ("wrong_type", "ETHUSDT"),
+        (0, 3): ("bad_decimal", "BTCUSDT"),
+    }
+    recorded = {(0, 3): "bad_decimal"}
+    scoped = reconcile_rejections(rules, recorded, set(), {"BTCUSDT"})
+    assert scoped.ok and scoped.by_symbol == {"BTCUSDT": {"bad_decimal": 1}}
+    everything = reconcile_rejections(rules, recorded, set())
+    assert not everything.ok and everything.unrecorded == 2
