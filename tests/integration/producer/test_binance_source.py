@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from cryptopipe.dlq import DlqReason
-from tests.binance_emulator import BinanceEmulator
+from cryptopipe.exchange import BinanceEmulator
 from tests.integration.producer.conftest import StackFixture, Topics
 from tests.integration.producer.harness import (
     RunningProducer,

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from websockets.asyncio.client import connect
 
-from tests.binance_emulator import BinanceEmulator
+from cryptopipe.exchange import BinanceEmulator
 
 
 def test_raw_stream_path_subscribe_and_control_answers() -> None:

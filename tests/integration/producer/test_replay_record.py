@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
+from cryptopipe.exchange import BinanceEmulator
 from cryptopipe.producer.app import run
 from cryptopipe.producer.metrics import ProducerMetrics
 from cryptopipe.producer.normalize import normalize_frame
@@ -18,7 +19,6 @@ from cryptopipe.producer.sources.replay import read_frames
 from cryptopipe.producer.stopper import Stopper
 from cryptopipe.producer.synthetic import SyntheticConfig, SyntheticMarket
 from cryptopipe.producer.trade import Trade
-from tests.binance_emulator import BinanceEmulator
 from tests.integration.producer.conftest import Topics
 from tests.integration.producer.harness import assert_exactly_once, producer_thread
 
