@@ -1,4 +1,4 @@
-"""The emulator: aiohttp WebSocket + REST server in a background thread.
+"""The exchange: aiohttp WebSocket + REST server in a background thread.
 
 WebSocket (``ws_url``):
 - ``/ws/<stream>`` raw stream, ``/ws`` (subscribe later), ``/stream?streams=a/b`` combined
