@@ -70,8 +70,9 @@ def render_table(report: Any) -> str:
         lines.append("(no trades on the topic and no candles in MySQL)")
     lines.extend(_rejection_lines(report))
     verdict = "COMPLETE: nothing missing, nothing double counted" if report.ok else "PROBLEMS FOUND"
+    windows = sum(r.windows_judged for r in report.results)
     lines.append(
-        f"{verdict} — {report.topic_messages} messages scanned"
+        f"{verdict} — {windows} candle windows judged, {report.scanned} messages scanned"
         f"{f', {report.topic_rejected} rejected by the rules' if report.topic_rejected else ''}"
         f" in {report.duration_s:.1f}s"
     )
@@ -131,7 +132,7 @@ def _watch(settings: AuditSettings) -> None:
     from prometheus_client import start_http_server  # noqa: PLC0415
 
     from cryptopipe.audit.metrics import AuditMetrics  # noqa: PLC0415
-    from cryptopipe.audit.runner import run_audit  # noqa: PLC0415
+    from cryptopipe.audit.runner import new_state, run_audit  # noqa: PLC0415
 
     metrics = AuditMetrics()
     start_http_server(settings.audit_metrics_port, addr="0.0.0.0", registry=metrics.registry)
@@ -144,14 +145,17 @@ def _watch(settings: AuditSettings) -> None:
         settings.audit_metrics_port,
     )
     backoff = settings.watch_interval_s
+    state = new_state(settings)  # each cycle reads only what is new on the topic
     while not stop.is_set():
         try:
-            report = run_audit(_settled(settings))
+            report = run_audit(_settled(settings), state)
             metrics.record(report)
             _save(settings, report)
             logger.info(
-                "audit %s",
+                "audit %s: %d messages read, %s",
                 "complete" if report.ok else "found problems",
+                report.scanned,
+                state.memory_estimate(),
                 extra={"audit_ok": report.ok},
             )
             backoff = settings.watch_interval_s

@@ -1,19 +1,17 @@
 """The audit's pure core: trades seen on the topic against trades counted in MySQL.
 
-For each symbol the topic side keeps the distinct trade ids (as compact ranges, so millions of
-trades cost a few ranges), how many messages repeated an id, and the holes between ids. For each
-bar interval the MySQL side gives the sum of ``trade_count`` and the first/last trade ids of the
-candles, plus the trades recorded as late (not in any candle, by contract).
-
-A symbol/interval is complete when ``candle trades + late trades == distinct topic trades``;
-fewer means trades are missing, more means some were double counted. Holes in the topic's id
-sequence are trades the producer never delivered (Binance ids are per-symbol sequences).
+The topic side keeps distinct trade ids as compact ranges (millions of trades cost a few
+ranges), how many messages repeated an id, and the holes between ids; the per-window compare
+against the candle rows is in cryptopipe.audit.windows, the summary per symbol and interval
+here (``IntervalResult``). Holes in the topic's id sequence are trades the producer never
+delivered (Binance ids are per-symbol sequences). The rejected messages are reconciled with the
+processor's record here too.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cryptopipe.processor import ranges as idranges
@@ -80,17 +78,11 @@ class IdTally:
 
 
 @dataclass(frozen=True, slots=True)
-class CandleTotals:
-    """What MySQL holds for one symbol and interval inside the audited bounds."""
-
-    trade_count: int
-    first_trade_id: int | None
-    last_trade_id: int | None
-    late_ids: frozenset[int] = frozenset()
-
-
-@dataclass(frozen=True, slots=True)
 class IntervalResult:
+    """One symbol and interval, added up over the candle windows the audit judged (see
+    cryptopipe.audit.windows): ``missing`` and ``double_counted`` sum the wrong windows'
+    shortfalls and excesses, so errors in two windows never cancel out."""
+
     symbol: str
     interval: str
     topic_messages: int
@@ -102,10 +94,14 @@ class IntervalResult:
     topic_missing_ids: int
     candle_trades: int
     late_trades: int
-    candle_first_id: int | None
-    candle_last_id: int | None
     # messages of the symbol the processor's rules reject (any time: not trades, not missing)
     rejected_messages: int = 0
+    windows_judged: int = 0
+    windows_wrong: int = 0
+    missing_trades: int = 0
+    double_counted_trades: int = 0
+    ids_wrong_windows: int = 0  # windows whose candle's first/last id is no trade of it
+    wrong_windows: list[str] = field(default_factory=list)  # the first few, named
 
     @property
     def counted(self) -> int:
@@ -113,35 +109,21 @@ class IntervalResult:
 
     @property
     def missing(self) -> int:
-        """Trades on the topic that MySQL does not account for."""
-        return max(0, self.topic_distinct - self.counted)
+        """Trades on the topic that MySQL does not account for (summed per window)."""
+        return self.missing_trades
 
     @property
     def double_counted(self) -> int:
-        """Trades MySQL accounts for beyond the distinct trades on the topic."""
-        return max(0, self.counted - self.topic_distinct)
+        """Trades MySQL accounts for beyond the distinct trades on the topic (per window)."""
+        return self.double_counted_trades
 
     @property
     def ids_match(self) -> bool:
-        if self.candle_trades == 0:
-            return True
-        return (self.candle_first_id, self.candle_last_id) == (
-            self.expected_first_id,
-            self.expected_last_id,
-        )
-
-    # set by audit(): the topic's first/last id once late trades are set aside
-    expected_first_id: int | None = None
-    expected_last_id: int | None = None
+        return self.ids_wrong_windows == 0
 
     @property
     def ok(self) -> bool:
-        return (
-            self.missing == 0
-            and self.double_counted == 0
-            and self.topic_missing_ids == 0
-            and self.ids_match
-        )
+        return self.windows_wrong == 0 and self.topic_missing_ids == 0
 
     def problems(self) -> list[str]:
         out = []
@@ -155,63 +137,15 @@ class IntervalResult:
                 f"({self.topic_gap_ranges} gap{'s' if self.topic_gap_ranges != 1 else ''})"
             )
         if not self.ids_match:
+            out.append(f"{self.ids_wrong_windows} windows with a first/last id not on the topic")
+        if self.windows_wrong:
+            listed = "; ".join(self.wrong_windows)
+            more = self.windows_wrong - len(self.wrong_windows)
             out.append(
-                f"first/last id {self.candle_first_id}/{self.candle_last_id} != "
-                f"topic {self.expected_first_id}/{self.expected_last_id}"
+                f"{self.windows_wrong} wrong window{'s' if self.windows_wrong != 1 else ''}: "
+                f"{listed}{f' (+{more} more)' if more > 0 else ''}"
             )
         return out
-
-
-def first_last_excluding(tally: IdTally, excluded: Iterable[int]) -> tuple[int | None, int | None]:
-    """The tally's first and last id once ``excluded`` ids (late trades) are set aside."""
-    skip = idranges.compact(excluded)
-    remaining = [r for lo, hi in tally.ranges for r in _subtract((lo, hi), skip)]
-    if not remaining:
-        return None, None
-    return remaining[0][0], remaining[-1][1]
-
-
-def _subtract(rng: idranges.Range, holes: Sequence[idranges.Range]) -> list[idranges.Range]:
-    lo, hi = rng
-    out = []
-    for h_lo, h_hi in holes:
-        if h_hi < lo or h_lo > hi:
-            continue
-        if h_lo > lo:
-            out.append((lo, h_lo - 1))
-        lo = h_hi + 1
-        if lo > hi:
-            return out
-    out.append((lo, hi))
-    return out
-
-
-def compare(
-    symbol: str, interval: str, tally: IdTally, totals: CandleTotals, rejected: int = 0
-) -> IntervalResult:
-    """One symbol and interval: the topic's tally against MySQL's totals (``rejected``: the
-    symbol's messages that are no trades, shown beside them)."""
-    late_on_topic = {i for i in totals.late_ids if tally.contains(i)}
-    first, last = first_last_excluding(tally, late_on_topic)
-    gaps = tally.gaps()
-    return IntervalResult(
-        symbol=symbol,
-        interval=interval,
-        topic_messages=tally.messages,
-        topic_duplicates=tally.duplicates,
-        topic_distinct=tally.distinct,
-        topic_first_id=tally.first_id,
-        topic_last_id=tally.last_id,
-        topic_gap_ranges=len(gaps),
-        topic_missing_ids=sum(hi - lo + 1 for lo, hi in gaps),
-        candle_trades=totals.trade_count,
-        late_trades=len(late_on_topic),
-        candle_first_id=totals.first_trade_id,
-        candle_last_id=totals.last_trade_id,
-        expected_first_id=first,
-        expected_last_id=last,
-        rejected_messages=rejected,
-    )
 
 
 # a rejection whose symbol cannot be known (not JSON, a malformed symbol and key, ...)

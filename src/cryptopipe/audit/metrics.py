@@ -85,6 +85,18 @@ class AuditMetrics:
             "message recorded by the processor for the reason the rules give, else 0.",
             registry=r,
         )
+        self.wrong_windows = Gauge(
+            "cryptopipe_audit_wrong_windows",
+            "Candle windows whose trade_count (plus late trades) differs from the distinct "
+            "trades of that window on the topic, or whose first/last id is not on it.",
+            ["symbol", "interval"],
+            registry=r,
+        )
+        self.scanned = Gauge(
+            "cryptopipe_audit_scanned_messages",
+            "Messages the last audit cycle read from crypto.trades (--watch reads only the new).",
+            registry=r,
+        )
         self.duration = Gauge(
             "cryptopipe_audit_duration_seconds", "Duration of the last audit.", registry=r
         )
@@ -104,6 +116,7 @@ class AuditMetrics:
             self.missing.labels(res.symbol, res.interval).set(res.missing)
             self.double_counted.labels(res.symbol, res.interval).set(res.double_counted)
             self.complete.labels(res.symbol, res.interval).set(1 if res.ok else 0)
+            self.wrong_windows.labels(res.symbol, res.interval).set(res.windows_wrong)
         rej = report.rejections
         self.rejected.clear()
         for symbol, reasons in rej.by_symbol.items():
@@ -120,6 +133,7 @@ class AuditMetrics:
         self.last_run.set(report.started_at + report.duration_s)
         self.last_success.set(1 if report.ok else 0)
         self.duration.set(report.duration_s)
+        self.scanned.set(report.scanned)
         self.runs.labels("ok" if report.ok else "problems").inc()
 
     def record_error(self) -> None:

@@ -47,6 +47,14 @@ class AuditSettings(CandleScope):
         "still in flight to MySQL are not reported (and alerted on) as missing.",
     )
 
+    watermark_delay_s: float = Field(
+        10.0,
+        ge=0,
+        description="The processor's lateness (same variable): --watch keeps re-judging a "
+        "window until it is this much older than the settle time; after retention, windows "
+        "within this of a symbol's first trade still on the topic are not judged.",
+    )
+
     @field_validator("since", "until")
     @classmethod
     def _check_time(cls, value: str) -> str:

@@ -1,37 +1,23 @@
-"""The audit's adapters: scan the trades topic once, read the candle totals from MySQL."""
+"""The audit's adapters: read the trades topic (from given offsets), the candle rows, late
+trades and rejections from MySQL."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from cryptopipe.audit.core import MICROS, CandleTotals, IdTally, TimeBounds
-from cryptopipe.audit.validate import Rejection, TradeValidator
+from cryptopipe.audit.core import MICROS
+from cryptopipe.audit.windows import CandleRow
 from cryptopipe.config import CommonSettings
 from cryptopipe.db.connection import app_connection
 from cryptopipe.dlq import parse_headers
 from cryptopipe.processor.dlq_publisher import HEADER_ORIGIN
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class TopicScan:
-    """Per (bounds, symbol) tallies from one pass over the topic, and the messages the
-    processor's rules reject, by (partition, offset)."""
-
-    tallies: dict[TimeBounds, dict[str, IdTally]]
-    messages: int = 0
-    rejected: dict[tuple[int, int], Rejection] = field(default_factory=dict)
-    # accepted by the rules, in scope, and at an offset given in ``watch``
-    valid_watched: set[tuple[int, int]] = field(default_factory=set)
-    # per partition, the offsets scanned: [first, end)
-    ranges: dict[int, tuple[int, int]] = field(default_factory=dict)
-    by_partition: dict[int, int] = field(default_factory=dict)
 
 
 def read_to_end(
@@ -41,10 +27,12 @@ def read_to_end(
     *,
     timeout_s: float = 300.0,
     after_batch: Callable[[], None] | None = None,
+    start: Callable[[int, int, int], int] | None = None,
 ) -> dict[int, tuple[int, int]]:
-    """Give every message of ``topic_name``, from each partition's start to its end as of now,
-    to ``on_message`` (``after_batch`` runs after each consumed batch). Returns the offsets
-    read per partition, ``[first, end)``."""
+    """Give every message of ``topic_name``, from each partition's start (``start(partition,
+    low, high)``: the offset to begin at; default its low watermark) to its end as of now, to
+    ``on_message`` (``after_batch`` runs after each consumed batch). Returns every partition's
+    (low, high) watermarks as read before."""
     from confluent_kafka import Consumer, TopicPartition  # noqa: PLC0415
 
     consumer = Consumer(
@@ -67,10 +55,11 @@ def read_to_end(
         assignment = []
         for pid in topic.partitions:
             low, high = consumer.get_watermark_offsets(TopicPartition(topic_name, pid), timeout=30)
-            if high > low:
+            ranges[pid] = (low, high)
+            first = max(low, start(pid, low, high)) if start else low
+            if high > first:
                 ends[pid] = high
-                ranges[pid] = (low, high)
-                assignment.append(TopicPartition(topic_name, pid, low))
+                assignment.append(TopicPartition(topic_name, pid, first))
         consumer.assign(assignment)
         deadline = time.monotonic() + timeout_s
         while ends:
@@ -93,67 +82,46 @@ def read_to_end(
     return ranges
 
 
-def scan_topic(
-    settings: CommonSettings,
-    bounds: Sequence[TimeBounds],
-    symbols: set[str] | None,
-    validator: TradeValidator,
-    *,
-    watch: Collection[tuple[int, int]] = (),
-    timeout_s: float = 300.0,
-    progress: Callable[[int], None] | None = None,
-) -> TopicScan:
-    """Read every partition of the trades topic from the start to its end as of now.
+def read_offsets(
+    settings: CommonSettings, topic_name: str, keys: Collection[tuple[int, int]]
+) -> dict[tuple[int, int], bytes | None]:
+    """The values of the messages at (partition, offset) ``keys`` (one fetch each: for the few
+    messages an incremental audit needs to look at again)."""
+    from confluent_kafka import Consumer, TopicPartition  # noqa: PLC0415
 
-    Each message is judged by the processor's own rules (``validator``): a trade of
-    ``symbols`` (None: any) joins the tallies, anything else is kept as a rejection, whatever
-    its symbol and time (a rejected message has no trade time to trust). A trade of
-    ``symbols`` at an offset in ``watch`` (the processor's rejections) is noted as valid."""
-    scan = TopicScan(tallies={b: defaultdict(IdTally) for b in set(bounds)})
-    pending: dict[tuple[TimeBounds, str], list[int]] = defaultdict(list)
-    check, all_bounds, rejected = validator.check, list(scan.tallies), scan.rejected
-    watched, valid_watched = set(watch), scan.valid_watched
-    by_partition = scan.by_partition
-
-    def on_message(msg: Any) -> None:
-        pid = msg.partition()
-        by_partition[pid] = by_partition.get(pid, 0) + 1
-        fields = check(msg.value())  # the key only matters for a rejection
-        if type(fields) is Rejection:
-            rejected[(pid, msg.offset())] = validator.with_key(fields, msg.key())
-            return
-        symbol, trade_id, time_us = fields  # type: ignore[misc]
-        if symbols and symbol not in symbols:
-            return
-        if watched and (pid, msg.offset()) in watched:
-            valid_watched.add((pid, msg.offset()))
-        for b in all_bounds:
-            if b.contains(time_us):
-                pending[(b, symbol)].append(trade_id)
-
-    def after_batch() -> None:
-        for (b, symbol), ids in pending.items():
-            scan.tallies[b][symbol].add_many(ids)
-        pending.clear()
-        if progress:
-            progress(sum(by_partition.values()))
-
-    scan.ranges = read_to_end(
-        settings,
-        settings.topic_trades,
-        on_message,
-        timeout_s=timeout_s,
-        after_batch=after_batch,
+    consumer = Consumer(
+        {
+            **settings.kafka_client_config(),
+            "group.id": f"cryptopipe-audit-{time.time_ns()}",
+            "enable.auto.commit": False,
+        }
     )
-    scan.messages = sum(by_partition.values())
-    return scan
+    out: dict[tuple[int, int], bytes | None] = {}
+    try:
+        for pid, offset in sorted(keys):
+            consumer.assign([TopicPartition(topic_name, pid, offset)])
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                msg = consumer.poll(1.0)
+                if msg is None or msg.error():
+                    continue
+                if msg.partition() == pid and msg.offset() == offset:
+                    out[(pid, offset)] = msg.value()
+                break
+    finally:
+        consumer.close()
+    return out
 
 
-def dlq_origins(settings: CommonSettings, timeout_s: float = 300.0) -> set[tuple[int, int]] | None:
+def dlq_origins(
+    settings: CommonSettings, timeout_s: float = 300.0, start: Mapping[int, int] | None = None
+) -> tuple[set[tuple[int, int]], dict[int, tuple[int, int]]] | None:
     """The (partition, offset) on the trades topic of every record the processor put on the
-    DLQ topic (header ``dlq.origin`` = ``topic/partition/offset``); None without a DLQ topic."""
+    DLQ topic (header ``dlq.origin`` = ``topic/partition/offset``) from offsets ``start`` on,
+    and the DLQ's watermarks; None without a DLQ topic."""
     prefix = settings.topic_trades + "/"
     out: set[tuple[int, int]] = set()
+    begin = dict(start or {})
 
     def on_message(msg: Any) -> None:
         origin = parse_headers(msg.headers()).get(HEADER_ORIGIN, "")
@@ -163,11 +131,17 @@ def dlq_origins(settings: CommonSettings, timeout_s: float = 300.0) -> set[tuple
                 out.add((int(pid), int(offset)))
 
     try:
-        read_to_end(settings, settings.topic_dlq, on_message, timeout_s=timeout_s)
+        ends = read_to_end(
+            settings,
+            settings.topic_dlq,
+            on_message,
+            timeout_s=timeout_s,
+            start=lambda pid, low, _high: begin.get(pid, low),
+        )
     except RuntimeError as exc:  # no DLQ topic: nothing to compare with
         logger.warning("DLQ not read: %s", exc)
         return None
-    return out
+    return out, ends
 
 
 def recorded_rejections(settings: CommonSettings) -> dict[tuple[int, int], str]:
@@ -186,6 +160,7 @@ def recorded_rejections(settings: CommonSettings) -> dict[tuple[int, int], str]:
 
 
 def _us_to_dt_sql(time_us: int) -> str:
+    time_us = max(time_us, 0)  # no window starts before the epoch
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time_us // MICROS)) + (
         f".{time_us % MICROS:06d}"
     )
@@ -201,49 +176,123 @@ def candle_intervals(settings: CommonSettings) -> list[str]:
         conn.close()
 
 
-def candle_totals(
+# window_start as epoch microseconds, whatever the session's time zone
+_START_US = "TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', window_start)"
+
+
+@dataclass(frozen=True, slots=True)
+class CandleQuery:
+    """Which candle rows of one interval to read: window starts in [since_us, until_us), and
+    of those (when ``changed_since`` is set) only rows updated since then or starting at or
+    after ``open_from_us`` (windows that may still change)."""
+
+    interval: str
+    since_us: int | None = None
+    until_us: int | None = None
+    changed_since: Any = None  # a MySQL DATETIME(6) value
+    open_from_us: int | None = None
+
+
+def db_now(settings: CommonSettings) -> Any:
+    """MySQL's clock (the candles' updated_at is set by it)."""
+    conn = app_connection(settings, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT NOW(6)")
+            row: Any = cur.fetchone()
+            return row[0]
+    finally:
+        conn.close()
+
+
+def candle_rows(
     settings: CommonSettings,
-    interval: str,
-    bounds: TimeBounds,
+    q: CandleQuery,
     symbols: set[str] | None,
-) -> Mapping[str, CandleTotals]:
-    """Sum of trade_count, first and last trade id per symbol; late trade ids in the bounds."""
-    where, args = ["bar_interval = %s"], [interval]
-    late_where, late_args = ["1 = 1"], []
-    if bounds.since_us is not None:
+    keys: Collection[tuple[str, int]] = (),
+) -> dict[str, dict[int, CandleRow]]:
+    """symbol -> window start -> row for the rows ``q`` selects, and the rows of the windows
+    ``keys`` ((symbol, window start)) whatever their updated_at."""
+    where, args = ["bar_interval = %s"], [q.interval]
+    if q.since_us is not None:
         where.append("window_start >= %s")
-        args.append(_us_to_dt_sql(bounds.since_us))
-        late_where.append("trade_time_us >= %s")
-        late_args.append(bounds.since_us)
-    if bounds.until_us is not None:
+        args.append(_us_to_dt_sql(q.since_us))
+    if q.until_us is not None:
         where.append("window_start < %s")
-        args.append(_us_to_dt_sql(bounds.until_us))
-        late_where.append("trade_time_us < %s")
-        late_args.append(bounds.until_us)
+        args.append(_us_to_dt_sql(q.until_us))
+    if q.changed_since is not None:
+        where.append("(updated_at >= %s OR window_start >= %s)")
+        args += [q.changed_since, _us_to_dt_sql(q.open_from_us or 0)]
+    select = f"SELECT symbol, {_START_US}, trade_count, first_trade_id, last_trade_id FROM candles"
+    out: dict[str, dict[int, CandleRow]] = defaultdict(dict)
+    conn = app_connection(settings, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"{select} WHERE {' AND '.join(where)}", args)
+            rows: list[Any] = list(cur.fetchall())
+            wanted = sorted(keys)
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i : i + 500]
+                cur.execute(
+                    f"{select} WHERE bar_interval = %s AND (symbol, window_start) IN ("
+                    + ", ".join(["(%s, %s)"] * len(chunk))
+                    + ")",
+                    [q.interval, *(v for s, t in chunk for v in (s, _us_to_dt_sql(t)))],
+                )
+                rows += list(cur.fetchall())
+    finally:
+        conn.close()
+    for symbol, start, count, first, last in rows:
+        if symbols and str(symbol) not in symbols:
+            continue
+        out[str(symbol)][int(start)] = CandleRow(int(count), int(first), int(last))
+    return out
+
+
+def candle_sums(
+    settings: CommonSettings, interval: str, lows: Mapping[str, int], until_us: int | None
+) -> dict[str, tuple[int, int]]:
+    """symbol -> (rows, sum of trade_count) of its candles in [lows[symbol], until_us)."""
+    out: dict[str, tuple[int, int]] = {}
+    items = sorted(lows.items())
+    conn = app_connection(settings, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            for i in range(0, len(items), 200):
+                chunk = items[i : i + 200]
+                where = " OR ".join(["(symbol = %s AND window_start >= %s)"] * len(chunk))
+                args: list[Any] = [interval]
+                for symbol, lo in chunk:
+                    args += [symbol, _us_to_dt_sql(lo)]
+                until = ""
+                if until_us is not None:
+                    until, args = " AND window_start < %s", [*args, _us_to_dt_sql(until_us)]
+                cur.execute(
+                    "SELECT symbol, COUNT(*), COALESCE(SUM(trade_count), 0) FROM candles"
+                    f" WHERE bar_interval = %s AND ({where}){until} GROUP BY symbol",
+                    args,
+                )
+                for symbol, n, total in cur.fetchall():
+                    out[str(symbol)] = (int(n), int(total))
+    finally:
+        conn.close()
+    return out
+
+
+def late_trades(
+    settings: CommonSettings, since_us: int | None, symbols: set[str] | None
+) -> list[tuple[str, int, int]]:
+    """(symbol, trade id, trade time) of the late trades at or after ``since_us``."""
+    where, args = "1 = 1", []
+    if since_us is not None:
+        where, args = "trade_time_us >= %s", [since_us]
     conn = app_connection(settings, autocommit=True)
     try:
         with conn.cursor() as cur:
             cur.execute(
-                "SELECT symbol, SUM(trade_count), MIN(first_trade_id), MAX(last_trade_id)"
-                f" FROM candles WHERE {' AND '.join(where)} GROUP BY symbol",
-                args,
+                f"SELECT symbol, trade_id, trade_time_us FROM late_trades WHERE {where}", args
             )
             rows: list[Any] = list(cur.fetchall())
-            cur.execute(
-                f"SELECT symbol, trade_id FROM late_trades WHERE {' AND '.join(late_where)}",
-                late_args,
-            )
-            late: dict[str, set[int]] = defaultdict(set)
-            for symbol, trade_id in cur.fetchall():
-                late[str(symbol)].add(int(trade_id))
     finally:
         conn.close()
-    out: dict[str, CandleTotals] = {}
-    for symbol, count, first, last in rows:
-        out[str(symbol)] = CandleTotals(int(count), first, last, frozenset(late.get(symbol, ())))
-    for symbol, ids in late.items():
-        if symbol not in out:
-            out[symbol] = CandleTotals(0, None, None, frozenset(ids))
-    if symbols:
-        out = {k: v for k, v in out.items() if k in symbols}
-    return out
+    return [(str(s), int(i), int(t)) for s, i, t in rows if not symbols or str(s) in symbols]

@@ -16,7 +16,7 @@ import pytest
 
 from cryptopipe.audit.core import TimeBounds
 from cryptopipe.audit.settings import AuditSettings
-from cryptopipe.audit.sources import scan_topic
+from cryptopipe.audit.state import AuditState
 from cryptopipe.audit.validate import TradeValidator
 from cryptopipe.trade_rules import DEFAULT_MAX_MESSAGE_BYTES
 from tests.integration.audit import bad_input
@@ -51,7 +51,8 @@ def test_audit_scan_rate(stack: StackFixture) -> None:
     rates = []
     for _ in range(3):
         t0 = time.perf_counter()
-        scan = scan_topic(settings, [TimeBounds()], None, validator)
+        state = AuditState({"1m": 60_000_000}, TimeBounds(), None, validator, 0)
+        scan = state.read_new(settings, (), timeout_s=300)
         rates.append(scan.messages / (time.perf_counter() - t0))
         assert scan.messages == len(messages)
     load = os.getloadavg()

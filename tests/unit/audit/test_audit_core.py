@@ -1,68 +1,20 @@
-"""The audit's comparison logic: what counts as missing, double counted and gaps."""
+"""The audit's core: id tallies, time bounds, and the reconciliation of rejected messages
+(the per-window compare: test_audit_windows.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from cryptopipe.audit.core import CandleTotals, IdTally, TimeBounds, compare, first_last_excluding
+from cryptopipe.audit.core import IdTally, TimeBounds
 from cryptopipe.audit.settings import parse_time_us
 
 
-def tally(*batches: list[int]) -> IdTally:
-    t = IdTally()
-    for ids in batches:
-        t.add_many(ids)
-    return t
-
-
 def test_duplicates_on_the_topic_are_counted_but_not_expected_twice() -> None:
-    t = tally([1, 2, 3], [3, 4], [1])
-    assert (t.messages, t.duplicates, t.distinct) == (6, 2, 4)
-    assert compare("BTCUSDT", "1m", t, CandleTotals(4, 1, 4)).ok
-
-
-def test_missing_and_double_counted() -> None:
-    t = tally(list(range(1, 11)))
-    missing = compare("BTCUSDT", "1m", t, CandleTotals(8, 1, 10))
-    assert (missing.missing, missing.double_counted, missing.ok) == (2, 0, False)
-    assert "2 missing in MySQL" in missing.problems()
-    double = compare("BTCUSDT", "1m", t, CandleTotals(11, 1, 10))
-    assert (double.missing, double.double_counted, double.ok) == (0, 1, False)
-
-
-def test_gaps_on_the_topic_fail_the_audit() -> None:
-    t = tally([1, 2, 3, 7, 8, 10])
-    assert t.gaps() == [(4, 6), (9, 9)]
-    res = compare("BTCUSDT", "1s", t, CandleTotals(6, 1, 10))
-    assert (res.topic_gap_ranges, res.topic_missing_ids) == (2, 4)
-    assert not res.ok
-    assert "4 ids missing on the topic (2 gaps)" in res.problems()
-
-
-def test_late_trades_count_as_accounted_for() -> None:
-    t = tally([1, 2, 3, 4, 5])
-    res = compare("ETHUSDT", "1m", t, CandleTotals(4, 2, 5, frozenset({1})))
-    assert res.ok, res.problems()
-    assert (res.late_trades, res.expected_first_id) == (1, 2)
-
-
-def test_wrong_first_or_last_id_is_reported() -> None:
-    t = tally([1, 2, 3])
-    res = compare("ETHUSDT", "1m", t, CandleTotals(3, 1, 4))
-    assert not res.ids_match
-    assert not res.ok
-
-
-def test_nothing_anywhere_is_not_a_problem_but_candles_without_topic_are() -> None:
-    assert compare("X", "1m", IdTally(), CandleTotals(0, None, None)).ok
-    assert compare("X", "1m", IdTally(), CandleTotals(3, 1, 3)).double_counted == 3
-
-
-def test_first_last_excluding_late_ids() -> None:
-    t = tally([1, 2, 3, 4, 5])
-    assert first_last_excluding(t, {1, 5}) == (2, 4)
-    assert first_last_excluding(t, {1, 2, 3, 4, 5}) == (None, None)
-    assert first_last_excluding(t, {3}) == (1, 5)
+    t = IdTally()
+    for ids in ([1, 2, 3], [3, 4], [1], [7, 8, 10]):
+        t.add_many(ids)
+    assert (t.messages, t.duplicates, t.distinct) == (9, 2, 7)
+    assert t.gaps() == [(5, 6), (9, 9)]
 
 
 def test_bounds_align_to_whole_windows() -> None:
