@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything cryptopipe needs on Debian/Ubuntu, idempotently:
-#   OS packages (Java, Maven, MariaDB, Prometheus, Alertmanager, Python venv support),
+#   OS packages (Java, Maven, MariaDB, Prometheus, Alertmanager, Python venv support, Chromium
+#   for the report's headless-browser test),
 #   a virtualenv in .venv with the pinned Python packages (constraints.txt),
 #   and the Kafka / Spark-connector jars from Maven Central (cached in ~/.cache/cryptopipe).
 # Safe to run again: it only does what is missing.
@@ -22,6 +23,7 @@ have mariadb || need_pkgs+=(mariadb-client)
 have prometheus || need_pkgs+=(prometheus)
 have promtool || need_pkgs+=(prometheus)
 have prometheus-alertmanager || need_pkgs+=(prometheus-alertmanager)
+have chromium || need_pkgs+=(chromium)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need_pkgs+=(python3-venv)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing OS packages: ${need_pkgs[*]}"

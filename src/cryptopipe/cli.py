@@ -19,6 +19,7 @@ from cryptopipe.db.cli import db
 from cryptopipe.observability.logs import LogFormat, configure_logging
 from cryptopipe.processor.cli import process
 from cryptopipe.producer.cli import produce
+from cryptopipe.report.cli import report
 from cryptopipe.runner.cli import run
 from cryptopipe.slo.cli import slo
 
@@ -194,6 +195,7 @@ main.add_command(produce)
 main.add_command(process)
 main.add_command(db)
 main.add_command(audit)
+main.add_command(report)
 main.add_command(run)
 main.add_command(slo)
 main.add_command(alerts)

@@ -1,7 +1,8 @@
-"""SQL that creates the database and the two accounts the pipeline uses (MariaDB and MySQL 8).
+"""SQL that creates the database and the accounts the pipeline uses (MariaDB and MySQL 8).
 
 The app user gets only what the services need at run time: rows in, rows out, no DDL. Schema
-changes go through migrations, run by the admin account.
+changes go through migrations, run by the admin account. The reader (Grafana's MySQL datasource,
+`cryptopipe report`) may only SELECT the market tables.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 APP_GRANTS = "SELECT, INSERT, UPDATE, DELETE"
+READER_TABLES = ("candles",)  # what the Market dashboard and the report read
 
 
 def _quote(value: str) -> str:
@@ -47,4 +49,16 @@ def admin_user_sql(database: str, user: str, password: str, hosts: Iterable[str]
     for host in hosts:
         account, create = _account_sql(user, password, host)
         out += [*create, f"GRANT ALL PRIVILEGES ON `{database}`.* TO {account}"]
+    return out
+
+
+def reader_user_sql(
+    database: str, user: str, password: str, hosts: Iterable[str], tables: Iterable[str]
+) -> list[str]:
+    """Create or reset the read-only user: SELECT on ``tables`` (which must exist), nothing else."""
+    out: list[str] = []
+    for host in hosts:
+        account, create = _account_sql(user, password, host)
+        out += [*create, f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM {account}"]
+        out += [f"GRANT SELECT ON `{database}`.`{t}` TO {account}" for t in tables]
     return out

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from cryptopipe.report import default_out
 from cryptopipe.runner import progress
 from cryptopipe.stack.manager import Stack, tail
 from cryptopipe.stack.process import ManagedProcess
@@ -82,6 +83,8 @@ def where_to_look(stack: Stack) -> str:
             " trade_count FROM candles ORDER BY window_start DESC LIMIT 10;",
             f"  logs           {s.logs_dir}/<service>.log",
             "  audit          cryptopipe audit",
+            "  report         cryptopipe report --since 1h   (the dashboards' panels as HTML"
+            f" and PNGs in {default_out(s.state_dir)})",
         ]
     )
 

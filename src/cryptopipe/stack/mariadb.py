@@ -3,7 +3,9 @@
 Accounts, created at first start and kept in step on every `up`:
 - ``<os user>@localhost`` (unix socket auth, made by mariadb-install-db): bootstrap only;
 - ``cryptopipe_admin``: all privileges on the ``cryptopipe`` database, runs the migrations;
-- ``cryptopipe`` (the app user): SELECT, INSERT, UPDATE, DELETE on ``cryptopipe.*`` and no DDL.
+- ``cryptopipe`` (the app user): SELECT, INSERT, UPDATE, DELETE on ``cryptopipe.*`` and no DDL;
+- ``cryptopipe_reader``: SELECT on the market tables only (``accounts.READER_TABLES``), for
+  Grafana's MySQL datasource and ``cryptopipe report``; granted after the migrations made them.
 Passwords are generated once and kept in ``<state>/secrets`` (mode 0600), never logged.
 """
 
@@ -28,6 +30,8 @@ from cryptopipe.stack.settings import StackSettings
 logger = logging.getLogger(__name__)
 
 ADMIN_USER = "cryptopipe_admin"
+READER_USER = "cryptopipe_reader"
+HOSTS = ("127.0.0.1", "localhost")
 
 
 def data_dir(settings: StackSettings) -> Path:
@@ -61,6 +65,11 @@ def admin_secret(settings: StackSettings) -> dict[str, str]:
 def app_secret(settings: StackSettings) -> dict[str, str]:
     """The app user's credentials (``CommonSettings.mysql_app_password`` reads this file)."""
     return _secret(settings, "mysql-app", settings.mysql_user)
+
+
+def reader_secret(settings: StackSettings) -> dict[str, str]:
+    """The read-only user's credentials (``secrets/mysql-reader.json``, mode 0600)."""
+    return _secret(settings, "mysql-reader", READER_USER)
 
 
 def initialize(settings: StackSettings) -> bool:
@@ -113,7 +122,7 @@ def server_command(settings: StackSettings) -> list[str]:
 def _bootstrap_sql(settings: StackSettings) -> str:
     db = settings.mysql_database
     admin, app = admin_secret(settings), app_secret(settings)
-    hosts = ("127.0.0.1", "localhost")
+    hosts = HOSTS
     statements = [
         *accounts.database_sql(db),
         *accounts.admin_user_sql(db, admin["user"], admin["password"], hosts),
@@ -125,33 +134,50 @@ def _bootstrap_sql(settings: StackSettings) -> str:
 
 def bootstrap(settings: StackSettings) -> None:
     """Create the database and accounts over the unix socket (SQL on stdin, not in argv)."""
+    _socket_sql(settings, _bootstrap_sql(settings), "creating the cryptopipe database and users")
+
+
+def grant_reader(settings: StackSettings) -> None:
+    """Create or reset the read-only user; its tables must exist (run after the migrations)."""
+    reader = reader_secret(settings)
+    statements = accounts.reader_user_sql(
+        settings.mysql_database, reader["user"], reader["password"], HOSTS, accounts.READER_TABLES
+    )
+    _socket_sql(settings, "".join(f"{s};\n" for s in statements), "creating the reader user")
+
+
+def _socket_sql(settings: StackSettings, sql: str, what: str) -> None:
     client = shutil.which("mariadb") or "mariadb"
     argv = [client, "--no-defaults", f"--socket={socket_path(settings)}", "-u", getpass.getuser()]
     proc = subprocess.run(
         argv,
-        input=_bootstrap_sql(settings),
+        input=sql,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     if proc.returncode != 0:
-        raise RuntimeError(f"creating the cryptopipe database and users failed:\n{proc.stderr}")
+        raise RuntimeError(f"{what} failed:\n{proc.stderr}")
+
+
+def _connect(
+    settings: StackSettings, secret: dict[str, str], **kwargs: Any
+) -> pymysql.connections.Connection:
+    return pymysql.connect(
+        host="127.0.0.1",
+        port=settings.mysql_port,
+        user=secret["user"],
+        password=secret["password"],
+        database=settings.mysql_database,
+        connect_timeout=5,
+        **kwargs,
+    )
 
 
 def admin_connection(settings: StackSettings, **kwargs: Any) -> pymysql.connections.Connection:
     """A connection as the admin account (migrations, test clean-up)."""
-    admin = admin_secret(settings)
-    return pymysql.connect(
-        host="127.0.0.1",
-        port=settings.mysql_port,
-        user=admin["user"],
-        password=admin["password"],
-        database=settings.mysql_database,
-        autocommit=False,
-        connect_timeout=5,
-        **kwargs,
-    )
+    return _connect(settings, admin_secret(settings), autocommit=False, **kwargs)
 
 
 def app_connection(settings: StackSettings, **kwargs: Any) -> pymysql.connections.Connection:
@@ -159,12 +185,20 @@ def app_connection(settings: StackSettings, **kwargs: Any) -> pymysql.connection
     return connection.app_connection(settings, connect_timeout_s=5, **kwargs)
 
 
+def reader_connection(settings: StackSettings, **kwargs: Any) -> pymysql.connections.Connection:
+    """A connection as the read-only user (what Grafana's MySQL datasource and the report use)."""
+    return _connect(settings, reader_secret(settings), **kwargs)
+
+
 def migrate(settings: StackSettings) -> list[int]:
+    """Apply the migrations, then (re)grant the reader its tables."""
     conn = admin_connection(settings)
     try:
-        return apply_migrations(conn)
+        applied = apply_migrations(conn)
     finally:
         conn.close()
+    grant_reader(settings)
+    return applied
 
 
 def is_healthy(settings: StackSettings) -> bool:

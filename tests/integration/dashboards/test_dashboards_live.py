@@ -10,13 +10,17 @@ each of their targets must still be valid PromQL that Prometheus evaluates witho
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from PIL import Image, ImageStat
 
 from cryptopipe.dashboards.generate import load_all
 from cryptopipe.dashboards.queries import (
@@ -26,10 +30,12 @@ from cryptopipe.dashboards.queries import (
     substitute,
     variable_queries,
 )
+from cryptopipe.report.plots import HEIGHT_PX, WIDTH_PX
 from cryptopipe.stack import prometheus
 from tests.integration.alerts.conftest import Pipeline, get_json, pipeline, receiver
 from tests.integration.audit.bad_input import fields
 from tests.integration.processor.conftest import produce
+from tests.support import chromium
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.kafka, pytest.mark.mysql]
 __all__ = ["pipeline", "receiver"]  # the alerting tests' fixtures, shared
@@ -188,3 +194,57 @@ def test_the_end_to_end_heatmap_has_trace_exemplars(live: Pipeline) -> None:
         found = [e for series in data for e in series["exemplars"]]
         time.sleep(3)
     assert found and all("trace_id" in e["labels"] for e in found)
+
+
+def test_report_draws_every_panel_and_opens_offline_in_chromium(
+    live: Pipeline, tmp_path: Path
+) -> None:
+    """`cryptopipe report` on the live pipeline, opened in headless Chromium with the network off:
+    no console error, every panel that must have data has a decoded image, the PNGs are images."""
+    out = tmp_path / "report"
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "cryptopipe.cli", "report", "--since", "15m", "--out", str(out)],
+        env=live.stack.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    print(f"report rendered in {time.monotonic() - started:.1f} s")
+    assert proc.returncode == 0, proc.stderr
+    assert "drawing cryptopipe / Market / Volume per symbol" in proc.stderr  # progress
+    page = Path(proc.stdout.strip().splitlines()[-1])
+    assert page == out / "report.html"
+
+    with chromium.open_offline(page, tmp_path / "chromium") as browser:
+        figures = browser.evaluate(
+            "[...document.querySelectorAll('figure.panel')].map(f => {"
+            " const img = f.querySelector('img');"
+            " return {title: f.dataset.panel, data: f.classList.contains('has-data'),"
+            " width: img ? (img.complete ? img.naturalWidth : -1) : 0,"
+            " why: (f.querySelector('.why') || {}).textContent || ''}; })"
+        )
+        slo_rows = browser.evaluate("document.querySelectorAll('#slo-table tr').length - 1")
+        shot = browser.screenshot(tmp_path / "report-screenshot.png")
+        print(f"report screenshot: {shot}")
+        errors, requests = browser.errors, browser.requests
+    assert errors == [], errors
+    assert [u for u in requests if not u.startswith(("file:", "data:"))] == []
+    missing = [f for f in figures if not f["data"] and f["title"] not in EMPTY_WHEN_HEALTHY]
+    assert missing == [], "panels without data in the report:\n" + json.dumps(missing, indent=1)
+    assert all(f["width"] == WIDTH_PX for f in figures if f["data"]), figures
+    assert all(f["why"].startswith("No data") for f in figures if not f["data"])
+    for symbol in live.symbols:
+        assert any(f["title"] == f"Candles {symbol} (1m)" and f["data"] for f in figures)
+    assert slo_rows >= 4  # freshness per symbol, latency, ingestion, input-quality
+
+    pngs = sorted(out.glob("*.png"))
+    assert len(pngs) == sum(f["data"] for f in figures)
+    for png in pngs:
+        image = Image.open(png)
+        assert image.size == (WIDTH_PX, HEIGHT_PX), png.name
+        low, high = ImageStat.Stat(image.convert("L")).extrema[0]
+        assert low < 100 and high > 200, f"{png.name} is blank"
+    shot_image = Image.open(shot)
+    assert shot_image.size[1] > 2000 and ImageStat.Stat(shot_image.convert("L")).stddev[0] > 10
