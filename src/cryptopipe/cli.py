@@ -16,6 +16,7 @@ from cryptopipe.alerts.cli import alerts
 from cryptopipe.audit.cli import audit
 from cryptopipe.dashboards.cli import dashboards
 from cryptopipe.db.cli import db
+from cryptopipe.loadtest.cli import loadtest
 from cryptopipe.observability.logs import LogFormat, configure_logging
 from cryptopipe.processor.cli import process
 from cryptopipe.producer.cli import produce
@@ -200,6 +201,7 @@ main.add_command(run)
 main.add_command(slo)
 main.add_command(alerts)
 main.add_command(dashboards)
+main.add_command(loadtest)
 
 
 if __name__ == "__main__":  # pragma: no cover

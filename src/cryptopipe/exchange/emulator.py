@@ -35,6 +35,9 @@ T = TypeVar("T")
 WEIGHT_HISTORICAL = 25
 WEIGHT_EXCHANGE_INFO = 20
 MAX_INCOMING_PER_S = 5
+# load tests: POST lines of "<stream> <frame>"; each frame goes as is (wrapped on combined
+# connections) to every connection subscribed to the stream. Not kept for REST backfill.
+INJECT_PATH = "/loadtest/frames"
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,7 @@ class BinanceEmulator:
         self.rate_violations = 0
         self.rest_calls: list[tuple[str, dict[str, str]]] = []
         self.rest_violations = 0
+        self.injected_frames = 0  # frames POSTed to INJECT_PATH
         self._weight: dict[int, int] = {}
         self._fail_next: list[float] = []  # Retry-After seconds of the next injected 429s
         self._blocked_until = 0.0
@@ -153,6 +157,7 @@ class BinanceEmulator:
         app.router.add_get("/stream", self._ws_handler)
         app.router.add_get("/api/v3/exchangeInfo", self._exchange_info)
         app.router.add_get("/api/v3/historicalTrades", self._historical_trades)
+        app.router.add_post(INJECT_PATH, self._inject)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -202,6 +207,21 @@ class BinanceEmulator:
             body = {"stream": stream, "data": payload} if conn.combined else payload
             with contextlib.suppress(Exception):
                 await conn.ws.send_str(json.dumps(body, separators=(",", ":")))
+
+    async def _inject(self, request: web.Request) -> web.Response:
+        body = await request.text()
+        sent = 0
+        for line in body.splitlines():
+            stream, _, frame = line.partition(" ")
+            for conn in list(self._conns):
+                if stream not in conn.streams or conn.ws.closed:
+                    continue
+                text = f'{{"stream":"{stream}","data":{frame}}}' if conn.combined else frame
+                with contextlib.suppress(Exception):
+                    await conn.ws.send_str(text)
+                    sent += 1
+            self.injected_frames += 1
+        return web.json_response({"frames": sent})
 
     def send_raw(self, frame: str) -> None:
         """Send one text frame as is to every open connection (bad-input tests)."""

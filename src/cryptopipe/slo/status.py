@@ -36,9 +36,10 @@ def prometheus_base_url() -> str:
     return local_url(StackSettings().prometheus_port)
 
 
-def query(base_url: str, promql: str) -> list[dict[str, Any]]:
-    """An instant query; the result's vector samples."""
-    target = f"{base_url.rstrip('/')}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+def query(base_url: str, promql: str, at: float | None = None) -> list[dict[str, Any]]:
+    """An instant query (now, or at epoch seconds ``at``); the result's vector samples."""
+    params = {"query": promql} if at is None else {"query": promql, "time": f"{at:.3f}"}
+    target = f"{base_url.rstrip('/')}/api/v1/query?" + urllib.parse.urlencode(params)
     try:
         with urllib.request.urlopen(target, timeout=QUERY_TIMEOUT_S) as resp:
             body = json.load(resp)
