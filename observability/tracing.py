@@ -128,9 +128,13 @@ def trace_id_hex(span_context: SpanContext) -> str:
     return format(span_context.trace_id, "032x")
 
 
+# the exemplar label holding the trace id (Grafana's exemplarTraceIdDestinations name)
+EXEMPLAR_TRACE_LABEL = "trace_id"
+
+
 def exemplar_for_current_span() -> dict[str, str] | None:
     """A Prometheus exemplar label set ({"trace_id": ...}) when the current span is sampled."""
     ctx = trace.get_current_span().get_span_context()
     if ctx.is_valid and ctx.trace_flags.sampled:
-        return {"trace_id": trace_id_hex(ctx)}
+        return {EXEMPLAR_TRACE_LABEL: trace_id_hex(ctx)}
     return None

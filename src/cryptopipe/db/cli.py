@@ -20,9 +20,32 @@ class MigrateSettings(CommonSettings):
 
     mysql_admin_user: str = Field("root", description="Account that may run DDL.")
     mysql_admin_password: SecretStr = SecretStr("")
+    mysql_reader_user: str = Field(
+        "cryptopipe_reader", description="SELECT-only account (Grafana, cryptopipe report)."
+    )
+    mysql_reader_password: SecretStr = SecretStr("")
 
 
-def migrate(settings: MigrateSettings, *, create_app_user: bool) -> list[int]:
+def create_reader(conn: pymysql.connections.Connection, settings: MigrateSettings) -> None:
+    """Create/reset the SELECT-only user on the market tables (they must exist: migrate first)."""
+    password = settings.mysql_reader_password.get_secret_value()
+    if not password:
+        raise RuntimeError("--create-reader-user needs CRYPTOPIPE_MYSQL_READER_PASSWORD")
+    with conn.cursor() as cur:
+        for statement in accounts.reader_user_sql(
+            settings.mysql_database,
+            settings.mysql_reader_user,
+            password,
+            ["%"],
+            accounts.READER_TABLES,
+        ):
+            cur.execute(statement)
+    conn.commit()
+
+
+def migrate(
+    settings: MigrateSettings, *, create_app_user: bool, create_reader_user: bool = False
+) -> list[int]:
     conn = pymysql.connect(
         host=settings.mysql_host,
         port=settings.mysql_port,
@@ -45,7 +68,10 @@ def migrate(settings: MigrateSettings, *, create_app_user: bool) -> list[int]:
                     cur.execute(statement)
         conn.commit()
         conn.select_db(settings.mysql_database)
-        return apply_migrations(conn)
+        applied = apply_migrations(conn)
+        if create_reader_user:
+            create_reader(conn, settings)
+        return applied
     finally:
         conn.close()
 
@@ -61,14 +87,21 @@ def db() -> None:
     is_flag=True,
     help="Also create/reset the app user (CRYPTOPIPE_MYSQL_USER/PASSWORD) with run-time grants.",
 )
-def migrate_command(create_app_user: bool) -> None:
+@click.option(
+    "--create-reader-user",
+    is_flag=True,
+    help="Also create/reset the SELECT-only user (CRYPTOPIPE_MYSQL_READER_USER/PASSWORD).",
+)
+def migrate_command(create_app_user: bool, create_reader_user: bool) -> None:
     """Create the database if needed and apply pending migrations with the admin account.
 
     Reads CRYPTOPIPE_MYSQL_HOST/PORT/DATABASE and CRYPTOPIPE_MYSQL_ADMIN_USER/PASSWORD.
     """
     try:
         settings = MigrateSettings()
-        applied = migrate(settings, create_app_user=create_app_user)
+        applied = migrate(
+            settings, create_app_user=create_app_user, create_reader_user=create_reader_user
+        )
     except (ValidationError, MigrationError, pymysql.err.MySQLError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"applied migrations: {applied}" if applied else "schema is up to date")

@@ -31,7 +31,7 @@ from cryptopipe.dashboards.queries import (
     variable_queries,
 )
 from cryptopipe.report.plots import HEIGHT_PX, WIDTH_PX
-from cryptopipe.stack import prometheus
+from cryptopipe.stack import mariadb, prometheus
 from tests.integration.alerts.conftest import Pipeline, get_json, pipeline, receiver
 from tests.integration.audit.bad_input import fields
 from tests.integration.processor.conftest import produce
@@ -79,7 +79,8 @@ def label_values(p: Pipeline, label: str, match: str) -> list[str]:
 
 
 def sql_rows(p: Pipeline, sql: str) -> list[tuple[Any, ...]]:
-    conn = p.stack.app_connection()  # the app user, as the Grafana datasource is configured
+    # the SELECT-only user, as the Grafana datasource and `cryptopipe report` log in
+    conn = mariadb.reader_connection(p.stack.settings)
     try:
         with conn.cursor() as cur:
             cur.execute("SET time_zone = '+00:00'")  # the datasource's session time zone
