@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import pymysql
+
 from cryptopipe.dashboards.queries import expand_mysql_macros, interval_seconds, substitute
 from cryptopipe.stack.prometheus import SCRAPE_INTERVAL
 
@@ -161,13 +163,18 @@ def pymysql_runner(connect: Callable[[], Any]) -> Query:
     """A ``Query`` on connections from ``connect`` (UTC session, as the Grafana datasource)."""
 
     def run(sql: str) -> Rows:
-        conn = connect()
+        try:
+            conn = connect()
+        except pymysql.err.MySQLError as exc:
+            raise FetchError(f"cannot connect to MySQL: {exc}") from exc
         try:
             with conn.cursor() as cur:
                 cur.execute("SET time_zone = '+00:00'")
                 cur.execute(sql)
                 columns: Sequence[Any] = cur.description or ()
                 return Rows([str(c[0]) for c in columns], list(cur.fetchall()))
+        except pymysql.err.MySQLError as exc:
+            raise FetchError(f"MySQL refused the query: {exc}") from exc
         finally:
             conn.close()
 

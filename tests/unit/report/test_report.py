@@ -8,14 +8,24 @@ import io
 import re
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
+import pymysql
 from PIL import Image, ImageStat
 
 from cryptopipe.dashboards.generate import load_all
 from cryptopipe.dashboards.queries import panels
 from cryptopipe.report import html, plots
 from cryptopipe.report.build import Drawn, draw_board, slo_table
-from cryptopipe.report.fetch import MySQL, Prometheus, Rows, Series, Window, legend
+from cryptopipe.report.fetch import (
+    MySQL,
+    Prometheus,
+    Rows,
+    Series,
+    Window,
+    legend,
+    pymysql_runner,
+)
 
 WINDOW = Window(1_700_000_000, 1_700_003_600)
 EMPTY = {"WebSocket reconnects by reason"}
@@ -145,3 +155,17 @@ def test_legend_fills_labels_and_drops_missing_ones() -> None:
     assert legend("p95 {{symbol}}", {"symbol": "BTCUSDT"}, "A") == "p95 BTCUSDT"
     assert legend("{{reason}} ({{source}})", {"reason": "bad"}, "A") == "bad ()"
     assert legend(None, {}, "A") == "A"
+
+
+def test_a_database_that_does_not_answer_is_said_per_panel() -> None:
+    def refuse() -> Any:
+        raise pymysql.err.OperationalError(2003, "Can't connect to MySQL server")
+
+    mysql = MySQL(pymysql_runner(refuse), WINDOW)
+    board = load_all()["market.json"]
+    drawn = list(draw_board("market.json", board, FakePrometheus(), mysql, lambda _: None))
+    sql_panels = [d for d in drawn if d.title in ("Volume per symbol", "Trade count per symbol")]
+    assert sql_panels and all(
+        d.png is None and "cannot connect to MySQL" in d.note for d in sql_panels
+    )
+    assert any(d.png is not None for d in drawn)  # the Prometheus panel is still drawn
