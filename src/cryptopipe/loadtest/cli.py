@@ -42,6 +42,7 @@ LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 SERVICE_START_S = 240.0  # a processor's Spark session takes its time on a loaded machine
 TRIGGER_S = 1.0  # the processor's default trigger: one trigger's worth of trades
 WARM_UP_TRADES = 20
+WARM_UP_ROUND_S = 20.0
 ACCEPTED = "cryptopipe_processor_accepted_rows_total"
 
 
@@ -112,16 +113,21 @@ def warm_up(settings: StackSettings, processor_url: str, symbol: str) -> None:
         {**settings.kafka_client_config(), "bootstrap.servers": settings.bootstrap_servers()}
     )
     now_us = time.time_ns() // 1000
-    market = SyntheticMarket(SyntheticConfig(symbols=(symbol,), start_time_us=now_us))
-    for _, _, _, raw in islice(market.frames(), WARM_UP_TRADES):
-        trade = normalize_frame(raw, symbols=None, ingest_time_us=now_us)
-        if isinstance(trade, Rejection):
-            raise SetupError(f"warm-up trade rejected: {trade}")
-        producer.produce(settings.topic_trades, trade.to_json(), trade.key())
-    if producer.flush(30):
-        raise SetupError("warm-up trades not acknowledged by Kafka")
-    _echo(f"warming the processor up ({WARM_UP_TRADES} trades of {symbol}) ...")
-    if not wait_until(lambda: accepted() >= before + WARM_UP_TRADES, SERVICE_START_S):
+    frames = SyntheticMarket(SyntheticConfig(symbols=(symbol,), start_time_us=now_us)).frames()
+    _echo(f"warming the processor up (trades of {symbol}) ...")
+
+    def send_and_check() -> bool:
+        # sent again each round: a processor that starts at `latest` skips what came before
+        for _, _, _, raw in islice(frames, WARM_UP_TRADES):
+            trade = normalize_frame(raw, symbols=None, ingest_time_us=time.time_ns() // 1000)
+            if isinstance(trade, Rejection):
+                raise SetupError(f"warm-up trade rejected: {trade}")
+            producer.produce(settings.topic_trades, trade.to_json(), trade.key())
+        if producer.flush(30):
+            raise SetupError("warm-up trades not acknowledged by Kafka")
+        return wait_until(lambda: accepted() > before, WARM_UP_ROUND_S)
+
+    if not wait_until(send_and_check, SERVICE_START_S, interval_s=0):
         raise SetupError(f"the processor did not commit warm-up trades in {SERVICE_START_S:.0f}s")
 
 
