@@ -121,7 +121,7 @@ def audit_until(settings: AuditSettings, wait_s: float) -> Any:
         delay = min(delay * 2, 15.0)
 
 
-def _settled(settings: AuditSettings) -> AuditSettings:
+def settled(settings: AuditSettings) -> AuditSettings:
     """The live audit's range: trades older than ``watch_settle_s`` (unless --until is given)."""
     if settings.until.strip() or settings.watch_settle_s <= 0:
         return settings
@@ -148,7 +148,7 @@ def _watch(settings: AuditSettings) -> None:
     state = new_state(settings)  # each cycle reads only what is new on the topic
     while not stop.is_set():
         try:
-            report = run_audit(_settled(settings), state)
+            report = run_audit(settled(settings), state)
             metrics.record(report)
             _save(settings, report)
             logger.info(

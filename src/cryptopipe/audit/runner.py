@@ -126,7 +126,7 @@ def run_audit(
         state.read_dlq(settings, settings.scan_timeout_s) if state.rejected else None,
     )
     clock = sources.db_now(settings)
-    late = sources.late_trades(settings, state.aligned_since(), state.symbols)
+    late = sources.late_trades(settings, state.late_since(), state.symbols, state.db_clock)
     results: list[IntervalResult] = []
     for label in state.intervals:
         for windows in judge_interval(settings, state, label, cycle, late):
@@ -148,7 +148,7 @@ def judge_interval(
     state: AuditState,
     label: str,
     cycle: CycleRead,
-    late: list[tuple[str, int, int]],
+    late: list[tuple[str, int, int, bool]],
 ) -> list[IntervalWindows]:
     """Judge one interval's windows that may have changed; add up every covered window."""
     length = state.intervals[label]
@@ -164,13 +164,16 @@ def judge_interval(
     open_from = (prev if prev is not None else int(time.time() * MICROS)) - state.lateness_us
     open_from = open_from // length * length - length
     late_by: dict[str, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
-    for symbol, trade_id, time_us in late:
+    late_new: set[tuple[str, int]] = set()  # windows with a late trade recorded since
+    for symbol, trade_id, time_us, new in late:
         late_by[symbol][time_us // length * length].add(trade_id)
+        if new:
+            late_new.add((symbol, time_us // length * length))
     series_symbols = {s for s, lab in state.windows if lab == label}
     keys: set[tuple[str, int]] = set()
     if not first:
         keys = {(s, st) for s, lab, st in cycle.changed if lab == label and st < open_from}
-        keys |= {(s, st) for s, by in late_by.items() for st in by if st < open_from}
+        keys |= {(s, st) for s, st in late_new if st < open_from}
     query = sources.CandleQuery(
         label,
         state.aligned[label].since_us,
@@ -179,7 +182,7 @@ def judge_interval(
         open_from_us=open_from,
     )
     rows = sources.candle_rows(settings, query, state.symbols, keys)
-    judge = _SymbolJudge(state, label, until, open_from, cycle, keys, late_by, first)
+    judge = _SymbolJudge(state, label, until, open_from, cycle, keys, late_by, late_new, first)
     out: dict[str, tuple[IntervalWindows, int]] = {}
     wrong_symbols = {s for s, lab in state.wrong if lab == label}
     for symbol in sorted(series_symbols | set(rows) | wrong_symbols):
@@ -214,6 +217,7 @@ class _SymbolJudge:
     cycle: CycleRead
     keys: set[tuple[str, int]]
     late_by: dict[str, dict[int, set[int]]]
+    late_new: set[tuple[str, int]]
     first: bool
 
     def __call__(
@@ -233,7 +237,8 @@ class _SymbolJudge:
         if every:
             todo = set(series) | set(fresh) | set(late_w) | set(wrong)
         else:
-            todo = set(fresh) | set(late_w) | set(wrong)
+            todo = set(fresh) | set(wrong)
+            todo |= {st for s, st in self.late_new if s == symbol}
             todo |= {st for s, lab, st in self.cycle.changed if s == symbol and lab == label}
             todo |= {st for st in series if st >= open_from}
         for start in filter(covered, todo):

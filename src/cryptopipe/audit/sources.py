@@ -280,19 +280,27 @@ def candle_sums(
 
 
 def late_trades(
-    settings: CommonSettings, since_us: int | None, symbols: set[str] | None
-) -> list[tuple[str, int, int]]:
-    """(symbol, trade id, trade time) of the late trades at or after ``since_us``."""
+    settings: CommonSettings,
+    since_us: int | None,
+    symbols: set[str] | None,
+    changed_since: Any = None,
+) -> list[tuple[str, int, int, bool]]:
+    """(symbol, trade id, trade time, recorded at or after ``changed_since``) of the late
+    trades at or after ``since_us``."""
     where, args = "1 = 1", []
     if since_us is not None:
         where, args = "trade_time_us >= %s", [since_us]
+    new = "1" if changed_since is None else "recorded_at >= %s"
     conn = app_connection(settings, autocommit=True)
     try:
         with conn.cursor() as cur:
             cur.execute(
-                f"SELECT symbol, trade_id, trade_time_us FROM late_trades WHERE {where}", args
+                f"SELECT symbol, trade_id, trade_time_us, {new} FROM late_trades WHERE {where}",
+                args if changed_since is None else [changed_since, *args],
             )
             rows: list[Any] = list(cur.fetchall())
     finally:
         conn.close()
-    return [(str(s), int(i), int(t)) for s, i, t in rows if not symbols or str(s) in symbols]
+    return [
+        (str(s), int(i), int(t), bool(n)) for s, i, t, n in rows if not symbols or str(s) in symbols
+    ]

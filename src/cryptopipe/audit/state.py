@@ -271,10 +271,14 @@ class AuditState:
             lo = since if lo is None else max(lo, since)
         return lo if lo is not None else -(1 << 62)
 
-    def aligned_since(self) -> int | None:
-        """The earliest trade time any interval audits (None: no lower bound)."""
-        since = [b.since_us for b in self.aligned.values()]
-        return None if None in since else min(s for s in since if s is not None)
+    def late_since(self) -> int | None:
+        """The earliest trade time of a window any symbol and interval still judges (None: no
+        lower bound): older late trades no longer matter."""
+        lows = [self.judged_from(s, label) for s, label in self.windows] or [None]
+        if None in lows or -(1 << 62) in lows:
+            since = [b.since_us for b in self.aligned.values()]
+            return None if None in since else min(s for s in since if s is not None)
+        return min(lo for lo in lows if lo is not None)
 
     def memory_estimate(self) -> dict[str, int]:
         return {

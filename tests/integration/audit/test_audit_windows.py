@@ -172,6 +172,16 @@ def test_watch_reads_only_new_messages_and_rejudges_changed_windows(stack: Runni
     produce(stack, topic, [(a, 0, bad_input.good(a, i, t)) for i, t in more])
     produce(stack, topic, [(a, 0, b"not json")])
     write_candles(stack, a, more)
+    # and a trade of the already judged 3rd minute, late: in late_trades, not in its candle
+    late_time = T0 + 3 * MINUTE_US + 5
+    produce(stack, topic, [(a, 0, bad_input.good(a, 1401, late_time))])
+    execute(
+        stack,
+        "INSERT INTO late_trades (symbol, trade_id, price, quantity, trade_time_us,"
+        " is_buyer_maker, watermark_us, topic, kafka_partition, kafka_offset)"
+        " VALUES (%s, 1401, 1, 1, %s, 0, %s, %s, 0, 1401)",
+        (a, late_time, late_time + MINUTE_US, topic),
+    )
     for offset, reason in ((1400, "not_json"), (7, "not_json")):
         execute(
             stack,
@@ -180,9 +190,9 @@ def test_watch_reads_only_new_messages_and_rejudges_changed_windows(stack: Runni
             (topic, offset, reason),
         )
     second = run_audit(settings, state)
-    assert second.scanned == 201, "the second cycle reads only what is new"
+    assert second.scanned == 202, "the second cycle reads only what is new"
     rows = {r.symbol: r for r in second.results}
-    assert (rows[a].windows_judged, rows[a].topic_distinct) == (14, 1400)
+    assert (rows[a].windows_judged, rows[a].topic_distinct, rows[a].late_trades) == (14, 1401, 1)
     assert rows[a].ok and rows[b].ok
     # offset 7 (a valid trade read by the first cycle) is recorded as rejected: looked up again
     assert (second.rejections.unexpected, second.rejections.unrecorded) == (1, 0)
@@ -198,7 +208,7 @@ def test_watch_reads_only_new_messages_and_rejudges_changed_windows(stack: Runni
     assert rows[a].double_counted == 1 and rows[b].ok
     assert third.rejections.ok
     # the gauges the completeness alerts read still add up over every window
-    assert (rows[a].windows_judged, rows[a].topic_distinct) == (14, 1400)
+    assert (rows[a].windows_judged, rows[a].topic_distinct) == (14, 1401)
 
     # a deleted row leaves no updated_at behind: the per-symbol row count and sum catch it
     execute(
