@@ -183,7 +183,7 @@ def judge_interval(
     )
     rows = sources.candle_rows(settings, query, state.symbols, keys)
     judge = _SymbolJudge(state, label, until, open_from, cycle, keys, late_by, late_new, first)
-    out: dict[str, tuple[IntervalWindows, int]] = {}
+    out: dict[str, tuple[IntervalWindows, tuple[int, int]]] = {}
     wrong_symbols = {s for s, lab in state.wrong if lab == label}
     for symbol in sorted(series_symbols | set(rows) | wrong_symbols):
         lo = state.judged_from(symbol, label)
@@ -192,11 +192,12 @@ def judge_interval(
     if not first and out:
         # a row deleted, or written with an old updated_at, leaves no trace the change query
         # sees: when a symbol's row count or trade_count sum in MySQL is not what its windows
-        # were judged on, all its rows are read and its windows judged again
+        # were judged on, all its rows are read and its windows judged again (only windows
+        # before open_from: later ones were just read whole, and may be written meanwhile)
         lows = {s: lo for s in out if (lo := state.judged_from(s, label)) is not None}
-        sums = sources.candle_sums(settings, label, lows, until)
-        for symbol, (windows, n_rows) in list(out.items()):
-            expected = (n_rows, sum(r.candle_trades for r in windows.results))
+        bound = open_from if until is None else min(until, open_from)
+        sums = sources.candle_sums(settings, label, lows, bound)
+        for symbol, (_, expected) in list(out.items()):
             if sums.get(symbol, (0, 0)) != expected:
                 logger.info("audit: %s %s changed in MySQL, judging it again", symbol, label)
                 full = sources.CandleQuery(label, lows[symbol], until)
@@ -222,9 +223,10 @@ class _SymbolJudge:
 
     def __call__(
         self, symbol: str, lo: int, fresh: dict[int, CandleRow], full: bool = False
-    ) -> tuple[IntervalWindows, int]:
-        """The symbol's windows added up, and how many of them have a candle row.
-        ``fresh``: the rows read this cycle (``full``: every row of the symbol)."""
+    ) -> tuple[IntervalWindows, tuple[int, int]]:
+        """The symbol's windows added up, and how many of those before ``open_from`` have a
+        candle row and their trade_count sum. ``fresh``: the rows read this cycle (``full``:
+        every row of the symbol)."""
         state, label, until, open_from = self.state, self.label, self.until, self.open_from
         series = state.windows.get((symbol, label), {})
         wrong = state.wrong[(symbol, label)]
@@ -250,14 +252,18 @@ class _SymbolJudge:
             else:
                 wrong[start] = Verdict(result, candle)
         windows = IntervalWindows(symbol, label)
-        n_rows = 0
+        n_rows = total = 0
         for start in sorted(filter(covered, set(series) | set(wrong))):
             tally = series.get(start)
             if start in wrong:
-                windows.add(tally, wrong[start].result)
-                n_rows += wrong[start].candle is not None
+                result, has_row = wrong[start].result, wrong[start].candle is not None
             elif tally is not None:
                 result = ok_window(start, tally, late_w.get(start, ()))
-                windows.add(tally, result)
-                n_rows += result.candle_trades > 0
-        return windows, n_rows
+                has_row = result.candle_trades > 0
+            else:
+                continue
+            windows.add(tally, result)
+            if start < open_from:
+                n_rows += has_row
+                total += result.candle_trades
+        return windows, (n_rows, total)

@@ -45,6 +45,13 @@ def produce(stack: RunningStack, topic: str, items: list[tuple[str, int, bytes]]
     assert producer.flush(30) == 0
 
 
+def delete_records(stack: RunningStack, topic: str, before: int) -> None:
+    """Move partition 0's low watermark to ``before``, as retention deleting segments does."""
+    admin = AdminClient({"bootstrap.servers": stack.settings.bootstrap_servers()})
+    for fut in admin.delete_records([TopicPartition(topic, 0, before)]).values():
+        fut.result(30)
+
+
 def trades(symbol: str, first_id: int, n: int, t0: int = T0) -> list[tuple[int, int]]:
     return [(first_id + i, t0 + i * STEP_US) for i in range(n)]
 
@@ -115,9 +122,7 @@ def test_after_retention_only_what_the_topic_still_holds_is_judged(stack: Runnin
     topic, a, b = two_symbols(stack)
     # retention deletes the oldest 450 messages of a's partition (deterministic: DeleteRecords);
     # MySQL keeps every candle, as it does for weeks after the topic's 7 days
-    admin = AdminClient({"bootstrap.servers": stack.settings.bootstrap_servers()})
-    for fut in admin.delete_records([TopicPartition(topic, 0, 450)]).values():
-        fut.result(30)
+    delete_records(stack, topic, 450)
 
     code, report = cli_audit(stack, topic, f"{a},{b}")
     rows = {r["symbol"]: r for r in report["results"]}
@@ -222,3 +227,11 @@ def test_watch_reads_only_new_messages_and_rejudges_changed_windows(stack: Runni
     assert fourth.scanned == 0
     assert rows[b].wrong_windows == ["2026-01-01T00:01:00Z: 100 missing"]
     assert rows[a].double_counted == 1, "the wrong window of a is still reported"
+
+    # retention reaches messages this state has read: their windows are dropped, exactly
+    delete_records(stack, topic, 450)  # minute 4 of a starts at offset 400
+    fifth = run_audit(settings, state)
+    rows = {r.symbol: r for r in fifth.results}
+    assert (fifth.scanned, rows[a].windows_judged, rows[a].topic_distinct) == (0, 9, 900)
+    assert rows[a].ok, "the wrong 3rd minute is no longer on the topic: not judged"
+    assert not rows[b].ok
