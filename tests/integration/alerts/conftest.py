@@ -5,18 +5,22 @@ Alertmanager posting to the receiver."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cryptopipe.exchange import BinanceEmulator
 from cryptopipe.runner.cli import service_commands, service_env
 from cryptopipe.stack import prometheus
 from cryptopipe.stack.manager import Stack, tail
@@ -28,6 +32,7 @@ from tests.integration.e2e.test_pipeline_e2e import end_offsets
 
 PRIVATE_PATH = "/private"
 STACK_PATH = "/stack"
+LIVE_PATH = "/live"  # the live module's own Prometheus -> Alertmanager -> this path
 
 
 def get_json(url: str, timeout_s: float = 10.0) -> Any:
@@ -35,17 +40,26 @@ def get_json(url: str, timeout_s: float = 10.0) -> Any:
         return json.load(resp)
 
 
-def prom_query(stack: RunningStack, query: str) -> list[dict[str, Any]]:
-    base = prometheus.url(stack.settings.prometheus_port)
+def prom_query_at(port: int, query: str) -> list[dict[str, Any]]:
+    base = prometheus.url(port)
     data = get_json(f"{base}/api/v1/query?{urllib.parse.urlencode({'query': query})}")
     result: list[dict[str, Any]] = data["data"]["result"]
     return result
 
 
-def prom_alerts(stack: RunningStack) -> list[dict[str, Any]]:
-    base = prometheus.url(stack.settings.prometheus_port)
-    alerts: list[dict[str, Any]] = get_json(f"{base}/api/v1/alerts")["data"]["alerts"]
+def prom_alerts_at(port: int) -> list[dict[str, Any]]:
+    alerts: list[dict[str, Any]] = get_json(f"{prometheus.url(port)}/api/v1/alerts")["data"][
+        "alerts"
+    ]
     return alerts
+
+
+def prom_query(stack: RunningStack, query: str) -> list[dict[str, Any]]:
+    return prom_query_at(stack.settings.prometheus_port, query)
+
+
+def prom_alerts(stack: RunningStack) -> list[dict[str, Any]]:
+    return prom_alerts_at(stack.settings.prometheus_port)
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -116,12 +130,43 @@ def private_alertmanager(
         proc.stop(20)
 
 
+class Market:
+    """The trading on a :class:`BinanceEmulator`: ``rate`` trades per second of each symbol, in
+    a thread, until stopped. A silenced symbol gets no trade (its stream stays open, pings go
+    on): the exchange went quiet without closing anything."""
+
+    def __init__(self, emulator: BinanceEmulator, rate: float) -> None:
+        self.emulator = emulator
+        self.rate = rate
+        self.silent: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="market", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0 / self.rate):
+            for symbol in self.emulator.symbols:
+                if symbol not in self.silent:
+                    self.emulator.publish(symbol)
+
+    def silence(self, symbol: str) -> None:
+        self.silent.add(symbol)
+
+    def resume(self, symbol: str) -> None:
+        self.silent.discard(symbol)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
 @dataclass
 class Pipeline:
     stack: RunningStack
     symbols: list[str]  # upper case, as on the topic
     env: dict[str, str]
     commands: dict[str, list[str]]
+    market: Market | None = None  # with PIPELINE_SOURCE = "binance"
 
     def process(self, name: str) -> ManagedProcess:
         return self.stack.stack.process(name)
@@ -145,8 +190,11 @@ def pipeline(
 
     A module that sets ``PIPELINE_QUIET = False`` only needs data flowing (targets up, fresh
     candles): this processor starts at the topic's end, so earlier modules' trades on the topic
-    keep the audit (which scans it all) and its alerts busy."""
+    keep the audit (which scans it all) and its alerts busy. ``PIPELINE_SOURCE = "binance"``
+    runs ``produce --source binance`` against a local :class:`BinanceEmulator` whose market
+    (``Pipeline.market``) trades 10 trades/s of each symbol."""
     quiet = bool(getattr(request.module, "PIPELINE_QUIET", True))
+    source = str(getattr(request.module, "PIPELINE_SOURCE", "synthetic"))
     # the stack's Alertmanager delivers to our receiver: `stack up` rewrites and reloads
     Stack(stack.settings.model_copy(update={"alert_webhook_url": receiver.url(STACK_PATH)})).up()
     tag = uuid.uuid4().hex[:5]
@@ -163,8 +211,16 @@ def pipeline(
         "CRYPTOPIPE_WATCH_INTERVAL_S": "5",
     }
     env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
-    commands = service_commands("synthetic", ",".join(symbols), 20.0, {})
-    p = Pipeline(stack, [s.upper() for s in symbols], env, commands)
+    emulator: BinanceEmulator | None = None
+    market: Market | None = None
+    if source == "binance":
+        emulator = BinanceEmulator(symbols)
+        emulator.start()
+        market = Market(emulator, rate=10.0)
+        env["CRYPTOPIPE_BINANCE_WS_URL"] = emulator.ws_url
+        env["CRYPTOPIPE_BINANCE_REST_URL"] = emulator.rest_url
+    commands = service_commands(source, ",".join(symbols), 20.0, {})
+    p = Pipeline(stack, [s.upper() for s in symbols], env, commands, market)
     for name in PIPELINE:
         assert not p.process(name).is_running(), f"a {name} is already running on the test stack"
     # the processor first: its Spark start-up is the slow part
@@ -176,6 +232,9 @@ def pipeline(
     finally:
         for name in PIPELINE:
             p.process(name).stop(60)
+        if market is not None and emulator is not None:
+            market.stop()
+            emulator.stop()
         Stack(stack.settings).up()  # the stack's own Alertmanager config again
 
 
@@ -274,3 +333,139 @@ def add_to_trade_count(p: Pipeline, symbol: str, window_start: Any, delta: int) 
 
 def alerts_env(stack: RunningStack, **extra: str) -> dict[str, str]:
     return {**stack.env(), **extra}
+
+
+# The live module's monitoring: a Prometheus and an Alertmanager of its own, built by the
+# stack's code from the stack's settings (same scrape targets, rules and alertmanager.yml; 5 s
+# scrape and evaluation), posting to the receiver's LIVE_PATH. Not the session stack's
+# Prometheus: its SLO windows hold the whole session (hours of "no producer" between other
+# tests' runs keep the ingestion page firing), so no SLO page could be seen to start there.
+SEED_SPAN_S = 5 * 3600
+SEED_END_AGO_S = 3660
+
+
+@dataclass
+class Monitoring:
+    settings: StackSettings
+    started_at: float
+
+    def query(self, query: str) -> list[dict[str, Any]]:
+        return prom_query_at(self.settings.prometheus_port, query)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return prom_alerts_at(self.settings.prometheus_port)
+
+    def firing(self, match: Any) -> list[dict[str, Any]]:
+        return [a for a in self.alerts() if a["state"] == "firing" and match(a)]
+
+    @property
+    def alertmanager_url(self) -> str:
+        return prometheus.url(self.settings.alertmanager_port)
+
+    def cli_env(self, stack: RunningStack) -> dict[str, str]:
+        return {
+            **stack.env(),
+            "CRYPTOPIPE_ALERTMANAGER_URL": self.alertmanager_url,
+            "CRYPTOPIPE_PROMETHEUS_URL": prometheus.url(self.settings.prometheus_port),
+        }
+
+
+def seed_history(data_dir: Path, symbols: list[str], now: float) -> None:
+    """Five hours of healthy SLI slices ending an hour before ``now``, written as TSDB blocks
+    by promtool (`tsdb create-blocks-from openmetrics`): the symbols traded and were fresh, the
+    producer received them, then the market paused for an hour. So the 6 h windows hold hours
+    of good slices, as in production, and the 30 m/6 h page cannot latch on a few bad minutes
+    (a Prometheus that only knows this module keeps that page firing for ~30 min after any
+    outage: docs/alerting.md), while the 1 h and 5 m windows hold only what the test does."""
+    end = int(now) - SEED_END_AGO_S
+    stamps = range(end - SEED_SPAN_S, end, 5)
+    series: dict[str, list[tuple[str, int]]] = {
+        "cryptopipe:ingestion_slice:bad": [("", 0)],
+        "cryptopipe:freshness_slice:eligible": [(f'{{symbol="{s}"}}', 1) for s in symbols],
+        "cryptopipe:freshness_slice:bad": [(f'{{symbol="{s}"}}', 0) for s in symbols],
+    }
+    lines = []
+    for name, children in series.items():
+        lines.append(f"# TYPE {name} gauge")
+        for labels, value in children:
+            lines += [f"{name}{labels} {value} {t}" for t in stamps]
+    lines.append("# EOF")
+    source = data_dir.parent / "seed.om"
+    source.write_text("\n".join(lines) + "\n")
+    promtool = shutil.which("promtool") or "promtool"
+    out = subprocess.run(
+        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.fixture(scope="module")
+def monitoring(
+    pipeline: Pipeline, receiver: WebhookReceiver, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Monitoring]:
+    """Started once the pipeline is healthy, so its history has no start-up outage in it."""
+    base = tmp_path_factory.mktemp("live-monitoring")
+    settings = pipeline.stack.settings.model_copy(
+        update={
+            "state_dir": base,
+            "prometheus_port": port_base() + 87,
+            "alertmanager_port": port_base() + 88,
+            "alert_webhook_url": receiver.url(LIVE_PATH),
+        }
+    )
+    prom_config, am_config = prometheus.write_configs(settings)
+    data = base / "prometheus" / "data"
+    data.mkdir(parents=True)
+    seed_history(data, pipeline.symbols, time.time())
+    am = ManagedProcess("alertmanager-live", base / "run", base / "logs")
+    prom = ManagedProcess("prometheus-live", base / "run", base / "logs")
+    am.start(prometheus.alertmanager_command(settings, am_config))
+    prom.start(prometheus.prometheus_command(settings, prom_config))
+    try:
+        for proc, port in ((am, settings.alertmanager_port), (prom, settings.prometheus_port)):
+            ready = wait_until(lambda port=port: prometheus.is_ready(port), 60)  # type: ignore[misc]
+            assert ready, tail(proc.log_file, 20)
+        mon = Monitoring(settings, time.time())
+        mine = "|".join(pipeline.symbols)
+
+        def scraping() -> bool:
+            up = mon.query('up{job=~"cryptopipe-(producer|processor|audit)"} == 1')
+            eligible = mon.query(f'cryptopipe:freshness_slice:eligible{{symbol=~"{mine}"}} == 1')
+            return len(up) == 3 and len(eligible) == len(pipeline.symbols)
+
+        assert wait_until(scraping, 60), "the live Prometheus does not see the pipeline"
+        yield mon
+    finally:
+        prom.stop(20)
+        am.stop(20)
+
+
+def spark_jvm_pid(processor: ManagedProcess) -> int:
+    """The processor's Spark JVM (PySpark's child `java ... SparkSubmit`): stopping it alone
+    leaves the Python process and its /metrics server running."""
+    root = processor.pid()
+    assert root is not None, "the processor is not running"
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    todo, found = [root], []
+    while todo:
+        pid = todo.pop()
+        for child in children.get(pid, []):
+            todo.append(child)
+            try:
+                cmdline = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if cmdline and cmdline[0].endswith(b"java"):
+                found.append(child)
+    assert len(found) == 1, f"expected one JVM under the processor (pid {root}), got {found}"
+    return found[0]
