@@ -132,14 +132,17 @@ class Step:
     """``rate``, ``rate * factor``, ... each for ``step_s`` until a step is not held (lag above
     ``max(lag_floor, lag_s * rate)`` in the second half of the step, a sampled trade slower than
     ``e2e_slo_s`` or never seen in MySQL, or the load generator short of 90 % of the rate) or
-    ``duration_s`` or ``max_rate`` is reached. ``capacity`` is the last rate held."""
+    ``duration_s`` or ``max_rate`` is reached. ``capacity`` is the last rate held.
+
+    The lag bound is a backlog in seconds of the step's trades: by default the latency SLO's
+    threshold, as a trade behind more than that many seconds of backlog cannot make it."""
 
     rate_per_s: float
     duration_s: float
     step_s: float = 20.0
     factor: float = 2.0
     max_rate_per_s: float = 1_000_000.0
-    lag_s: float = 3.0  # three 1 s triggers' worth of trades
+    lag_s: float | None = None  # default: e2e_slo_s
     lag_floor: float = 2000.0
     e2e_slo_s: float = 5.0
     name: ShapeName = "step"
@@ -154,6 +157,8 @@ class Step:
     def __post_init__(self) -> None:
         if self.factor <= 1:
             raise ValueError("step factor must be > 1")
+        if self.lag_s is None:
+            self.lag_s = self.e2e_slo_s
 
     def step_rate(self, index: int) -> float:
         return self.rate_per_s * self.factor**index
@@ -192,7 +197,8 @@ class Step:
         rate = self.step_rate(self._index)
         achieved = sum(self._sent) / len(self._sent) if self._sent else None
         reasons = []
-        if self._max_lag is not None and self._max_lag > max(self.lag_floor, self.lag_s * rate):
+        lag_bound = max(self.lag_floor, (self.lag_s or self.e2e_slo_s) * rate)
+        if self._max_lag is not None and self._max_lag > lag_bound:
             reasons.append(f"lag {self._max_lag:,.0f} offsets")
         if self._worst is not None and self._worst > self.e2e_slo_s:
             reasons.append(f"a trade took {self._worst:.1f}s to MySQL (SLO {self.e2e_slo_s:g}s)")

@@ -136,3 +136,14 @@ def test_this_package_never_imports_locust_into_its_callers() -> None:
     import cryptopipe.loadtest.cli  # noqa: F401, PLC0415
 
     assert "locust" not in sys.modules and "gevent.monkey" not in sys.modules
+
+
+@pytest.mark.parametrize(("lag", "held"), [(4_900, True), (5_100, False)])
+def test_the_lag_bound_is_the_latency_slo_in_seconds_of_the_steps_trades(
+    lag: float, held: bool
+) -> None:
+    shape = Step(1000, 10_000, step_s=4, factor=2, e2e_slo_s=5)
+    for t in range(4):
+        shape.rate(t, Health(lag=lag, e2e_worst_s=1.0, sent_rate=1000))
+    assert (shape.rate(4, Health()) is not None) is held
+    assert shape.results[0].held is held
