@@ -151,6 +151,13 @@ def judge_slos(
     return out
 
 
+def _le_matcher(threshold_s: float) -> str:
+    """A PromQL string (its escapes doubled) matching the ``le`` label of a bucket bound: the
+    Python client writes 5 as ``5.0``."""
+    text = f"{threshold_s:g}"
+    return f"{text}(\\\\.0)?" if "." not in text and "e" not in text else text.replace(".", "\\\\.")
+
+
 def latency_from_histogram(
     base_url: str, specs: SpecSet, start: float, end: float, threshold_s: float
 ) -> list[SLOResult]:
@@ -162,7 +169,8 @@ def latency_from_histogram(
         return []
     window = _window(end - start)
     hist = E2E_HISTOGRAM.removesuffix("_bucket")
-    within = f'sum(increase({E2E_HISTOGRAM}{{le="{threshold_s:g}"}}[{window}]))'
+    le = _le_matcher(threshold_s)
+    within = f'sum(increase({E2E_HISTOGRAM}{{le=~"{le}"}}[{window}]))'
     every = f"sum(increase({hist}_count[{window}]))"
     total = _by_labels(query(base_url, every, end))
     good = _by_labels(query(base_url, within, end))

@@ -175,3 +175,15 @@ def test_fresh_symbols_are_well_formed_and_new_each_run() -> None:
     first, second = names.fresh_symbols(30), names.fresh_symbols(3)
     assert len(set(first)) == 30 and not set(first) & set(second)
     assert all(s.isupper() and s.isalnum() and len(s) <= 20 for s in first)
+
+
+def test_the_bucket_matcher_finds_the_python_clients_bound_labels() -> None:
+    import re  # noqa: PLC0415
+
+    from cryptopipe.loadtest.verdict import _le_matcher  # noqa: PLC0415
+
+    def matches(threshold: float, label: str) -> bool:  # PromQL unescapes "\\" to "\"
+        return re.fullmatch(_le_matcher(threshold).replace("\\\\", "\\"), label) is not None
+
+    assert matches(5, "5.0") and matches(5, "5") and not matches(5, "50.0")
+    assert matches(2.5, "2.5") and not matches(2.5, "2x5")
