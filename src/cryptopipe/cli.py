@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from cryptopipe import __version__
 from cryptopipe.alerts.cli import alerts
 from cryptopipe.audit.cli import audit
+from cryptopipe.chaos.cli import chaos
 from cryptopipe.dashboards.cli import dashboards
 from cryptopipe.db.cli import db
 from cryptopipe.loadtest.cli import loadtest
@@ -95,17 +96,24 @@ def stack() -> None:
     default=None,
     help="Kafka brokers: 1 (default) or 3 (RF 3, min ISR 2). Env CRYPTOPIPE_BROKERS.",
 )
+@click.option(
+    "--toxiproxy/--no-toxiproxy",
+    default=None,
+    help="Also run Toxiproxy in front of Kafka and MariaDB (chaos). Env CRYPTOPIPE_TOXIPROXY.",
+)
 @state_dir_option
-def stack_up(brokers: str | None, state_dir: Path | None) -> None:
+def stack_up(brokers: str | None, toxiproxy: bool | None, state_dir: Path | None) -> None:
     """Start every service (idempotent: running services are left alone) and wait until healthy."""
     from cryptopipe.stack.jars import JarResolutionError  # noqa: PLC0415
     from cryptopipe.stack.manager import Stack, StackError  # noqa: PLC0415
     from cryptopipe.stack.prereqs import MissingPrerequisiteError  # noqa: PLC0415
 
-    settings = _stack_settings(brokers=int(brokers) if brokers else None, state_dir=state_dir)
+    settings = _stack_settings(
+        brokers=int(brokers) if brokers else None, toxiproxy=toxiproxy, state_dir=state_dir
+    )
     try:
         statuses = Stack(settings).up(progress=lambda m: click.echo(f"  {m}", err=True))
-    except (MissingPrerequisiteError, JarResolutionError, StackError) as exc:
+    except (MissingPrerequisiteError, JarResolutionError, StackError, FileNotFoundError) as exc:
         fail(str(exc))
         return
     _print_status(statuses)
@@ -115,12 +123,24 @@ def stack_up(brokers: str | None, state_dir: Path | None) -> None:
 
 @stack.command("fetch")
 @click.option("--only", "only", multiple=True, help="Resolve just this jar set (repeatable).")
+@click.option(
+    "--toxiproxy",
+    "with_toxiproxy",
+    is_flag=True,
+    help="Also build Toxiproxy (for the chaos experiments; needs Go >= 1.23).",
+)
 @state_dir_option
-def stack_fetch(only: tuple[str, ...], state_dir: Path | None) -> None:
+def stack_fetch(only: tuple[str, ...], with_toxiproxy: bool, state_dir: Path | None) -> None:
     """Resolve every JVM jar set (Kafka, Spark's Kafka connector) into the cache for offline use."""
+    from cryptopipe.stack import toxiproxy  # noqa: PLC0415
     from cryptopipe.stack.jars import JarResolutionError, pom_names, resolve_maven  # noqa: PLC0415
 
     settings = _stack_settings(state_dir=state_dir)
+    if with_toxiproxy:
+        try:
+            click.echo(f"  {'toxiproxy':<12} {toxiproxy.build(settings)}", err=True)
+        except (FileNotFoundError, RuntimeError) as exc:
+            fail(str(exc))
     names = pom_names()
     unknown = set(only) - set(names)
     if unknown:
@@ -201,6 +221,7 @@ main.add_command(run)
 main.add_command(slo)
 main.add_command(alerts)
 main.add_command(dashboards)
+main.add_command(chaos)
 main.add_command(loadtest)
 
 

@@ -10,17 +10,20 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from pydantic import ValidationError
 
 from cryptopipe.dashboards.generate import load_all
 from cryptopipe.dashboards.queries import interval_seconds
-from cryptopipe.report import default_out, html
-from cryptopipe.report.build import Drawn, draw_board, slo_table
+from cryptopipe.report import default_out
 from cryptopipe.report.fetch import FetchError, MySQL, Prometheus, Window, pymysql_runner
 from cryptopipe.stack import mariadb, prometheus
 from cryptopipe.stack.settings import StackSettings
+
+if TYPE_CHECKING:
+    from cryptopipe.report.build import Drawn
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +32,10 @@ REPORT_FILE = "report.html"
 
 def render(settings: StackSettings, since_s: int, out: Path) -> tuple[Path, list[Drawn]]:
     """Fetch and draw every panel; write the page and the PNGs. Returns the page and panels."""
+    # matplotlib takes seconds to import: only when a report is drawn, not for every command
+    from cryptopipe.report import html  # noqa: PLC0415
+    from cryptopipe.report.build import draw_board, slo_table  # noqa: PLC0415
+
     end = int(time.time())
     window = Window(end - since_s, end)
     prom = Prometheus(prometheus.url(settings.prometheus_port), window)

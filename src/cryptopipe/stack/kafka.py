@@ -45,6 +45,8 @@ class BrokerLayout:
     controller_port: int
     config_file: Path
     log_dir: Path
+    chaos_port: int  # the CHAOS listener, reached through Toxiproxy's proxy_port
+    proxy_port: int
 
     @property
     def service_name(self) -> str:
@@ -60,9 +62,17 @@ def broker_layouts(settings: StackSettings) -> list[BrokerLayout]:
             controller_port=cport,
             config_file=base / f"broker-{i + 1}.properties",
             log_dir=base / f"broker-{i + 1}" / "data",
+            chaos_port=chaos,
+            proxy_port=proxy,
         )
-        for i, (port, cport) in enumerate(
-            zip(settings.broker_ports(), settings.controller_ports(), strict=True)
+        for i, (port, cport, chaos, proxy) in enumerate(
+            zip(
+                settings.broker_ports(),
+                settings.controller_ports(),
+                settings.kafka_chaos_ports(),
+                settings.kafka_proxy_ports(),
+                strict=True,
+            )
         )
     ]
 
@@ -89,13 +99,19 @@ def render_server_properties(settings: StackSettings, broker: BrokerLayout) -> s
         "process.roles": "broker,controller",
         "node.id": str(broker.node_id),
         "controller.quorum.voters": voters,
+        # CHAOS: the same broker behind Toxiproxy (cryptopipe.stack.toxiproxy); unused without it
         "listeners": (
             f"PLAINTEXT://127.0.0.1:{broker.port},CONTROLLER://127.0.0.1:{broker.controller_port}"
+            f",CHAOS://127.0.0.1:{broker.chaos_port}"
         ),
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{broker.port}",
+        "advertised.listeners": (
+            f"PLAINTEXT://127.0.0.1:{broker.port},CHAOS://127.0.0.1:{broker.proxy_port}"
+        ),
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map": (
+            "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,CHAOS:PLAINTEXT"
+        ),
         "log.dirs": str(broker.log_dir),
         "auto.create.topics.enable": "false",
         "default.replication.factor": str(replication),

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptopipe.stack import kafka, mariadb, prereqs, prometheus
+from cryptopipe.stack import kafka, mariadb, prereqs, prometheus, toxiproxy
 from cryptopipe.stack.jars import resolve_maven
 from cryptopipe.stack.layout import read_layout, write_layout
 from cryptopipe.stack.process import ManagedProcess, StopResult, stop_together, wait_until
@@ -55,7 +55,12 @@ class Stack:
 
     def service_names(self) -> list[str]:
         brokers = [b.service_name for b in kafka.broker_layouts(self.settings)]
-        return ["mariadb", *brokers, "alertmanager", "prometheus"]
+        return ["mariadb", *brokers, *self._optional(), "alertmanager", "prometheus"]
+
+    def _optional(self) -> list[str]:
+        """Toxiproxy, when asked for or still running from an `up` that asked for it."""
+        wanted = self.settings.toxiproxy or self.process(toxiproxy.SERVICE).is_running()
+        return [toxiproxy.SERVICE] if wanted else []
 
     # up -----------------------------------------------------------------------------------
     def up(self, progress: Progress = _noop) -> list[ServiceStatus]:
@@ -85,6 +90,12 @@ class Stack:
                 kafka.java_command(s, lib, kafka.MAIN_CLASS, str(broker.config_file)),
             )
 
+        if self.settings.toxiproxy:
+            progress("starting Toxiproxy ...")
+            self._start(toxiproxy.SERVICE, toxiproxy.server_command(s))
+            self._wait(toxiproxy.SERVICE, lambda: toxiproxy.is_ready(s))
+            toxiproxy.populate(s)
+
         progress("starting Prometheus and Alertmanager ...")
         prom_cfg, am_cfg = prometheus.write_configs(s)
         self._reload_running({"alertmanager": s.alertmanager_port, "prometheus": s.prometheus_port})
@@ -111,7 +122,10 @@ class Stack:
         s = self.settings
         ports = {"mariadb": [s.mysql_port]}
         for broker in kafka.broker_layouts(s):
-            ports[broker.service_name] = [broker.port, broker.controller_port]
+            ports[broker.service_name] = [broker.port, broker.controller_port, broker.chaos_port]
+        if s.toxiproxy:
+            proxied = [p.listen_port for p in toxiproxy.proxies(s)]
+            ports[toxiproxy.SERVICE] = [s.toxiproxy_port, *proxied]
         ports["alertmanager"] = [s.alertmanager_port]
         ports["prometheus"] = [s.prometheus_port]
         return ports
@@ -229,6 +243,13 @@ class Stack:
                     broker.service_name, broker.port, f"127.0.0.1:{broker.port}", broker_ok
                 )
             )
+        if toxiproxy.SERVICE in self._optional():
+            url = toxiproxy.api_url(s)
+            out.append(
+                self._status(
+                    toxiproxy.SERVICE, s.toxiproxy_port, url, lambda: toxiproxy.is_ready(s)
+                )
+            )
         out.append(
             self._status(
                 "alertmanager",
@@ -298,6 +319,15 @@ class Stack:
             "alertmanager_url": prometheus.url(s.alertmanager_port),
             "producer_metrics_url": f"http://127.0.0.1:{s.producer_metrics_port}/metrics",
             "processor_metrics_url": f"http://127.0.0.1:{s.processor_metrics_port}/metrics",
+            **(
+                {
+                    "toxiproxy_url": toxiproxy.api_url(s),
+                    "kafka_proxied_bootstrap_servers": s.proxied_bootstrap_servers(),
+                    "mysql_proxied_port": str(s.mysql_proxy_port()),
+                }
+                if toxiproxy.SERVICE in self._optional()
+                else {}
+            ),
         }
 
     def status_json(self) -> dict[str, Any]:

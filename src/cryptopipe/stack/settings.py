@@ -9,6 +9,10 @@ from pydantic import Field, model_validator
 from cryptopipe.config import CommonSettings
 
 KAFKA_PORT_STEP = 100  # broker i listens on kafka_port + 100*i, controller on +2 of that
+# each broker's CHAOS listener (advertised at its Toxiproxy proxy): proxy on +20, real on +21
+KAFKA_PROXY_OFFSET = 20
+KAFKA_CHAOS_OFFSET = 21
+MYSQL_PROXY_OFFSET = 10  # Toxiproxy's proxy in front of MariaDB: mysql_port + 10
 
 
 class StackSettings(CommonSettings):
@@ -31,6 +35,12 @@ class StackSettings(CommonSettings):
         description="Where Alertmanager posts alerts (every webhook receiver of "
         "observability/alertmanager.yml); empty keeps that file's URLs.",
     )
+    toxiproxy: bool = Field(
+        False,
+        description="Also run Toxiproxy with a proxy in front of each broker and MariaDB, for "
+        "the chaos experiments (built by `cryptopipe stack fetch --toxiproxy`, needs Go).",
+    )
+    toxiproxy_port: int = Field(8474, description="Toxiproxy's HTTP API.")
     start_timeout_s: float = Field(120.0, description="How long `up` waits for each service.")
     stop_timeout_s: float = Field(30.0, description="SIGTERM grace before SIGKILL on `down`.")
     rules_dirs: list[Path] = Field(
@@ -54,3 +64,16 @@ class StackSettings(CommonSettings):
 
     def bootstrap_servers(self) -> str:
         return ",".join(f"127.0.0.1:{p}" for p in self.broker_ports())
+
+    def kafka_chaos_ports(self) -> list[int]:
+        return [p + KAFKA_CHAOS_OFFSET for p in self.broker_ports()]
+
+    def kafka_proxy_ports(self) -> list[int]:
+        return [p + KAFKA_PROXY_OFFSET for p in self.broker_ports()]
+
+    def proxied_bootstrap_servers(self) -> str:
+        """Through Toxiproxy: a client bootstrapped here talks to every broker via its proxy."""
+        return ",".join(f"127.0.0.1:{p}" for p in self.kafka_proxy_ports())
+
+    def mysql_proxy_port(self) -> int:
+        return self.mysql_port + MYSQL_PROXY_OFFSET

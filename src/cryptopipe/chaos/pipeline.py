@@ -1,0 +1,129 @@
+"""The pipeline the experiments break: started under a steady synthetic load, restartable.
+
+The producer bootstraps through Toxiproxy (every broker behind its proxy) and the processor
+reaches MariaDB through Toxiproxy, so the network faults of the experiments reach them; the
+audit watches directly. Each service's command and environment are recorded next to its pid
+file, so an experiment's repair (``start_service``) starts it again exactly as it was, and the
+processor resumes from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from cryptopipe.chaos.settings import ChaosSettings
+from cryptopipe.runner.cli import PIPELINE, service_commands, service_env
+from cryptopipe.stack.manager import Stack
+from cryptopipe.stack.process import ManagedProcess, wait_until
+
+logger = logging.getLogger(__name__)
+
+
+def _command_file(proc: ManagedProcess) -> Path:
+    return proc.run_dir / f"{proc.name}.command.json"
+
+
+def end_offsets(settings: ChaosSettings) -> dict[int, int]:
+    """The trades topic's end offset per partition now."""
+    from confluent_kafka import Consumer, TopicPartition  # noqa: PLC0415
+
+    consumer = Consumer({**settings.kafka_client_config(), "group.id": "cryptopipe-chaos-ends"})
+    try:
+        topic = consumer.list_topics(settings.topic_trades, timeout=30).topics[
+            settings.topic_trades
+        ]
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(settings.topic_trades, p), timeout=30)[
+                1
+            ]
+            for p in topic.partitions
+        }
+    finally:
+        consumer.close()
+
+
+def pipeline_env(settings: ChaosSettings) -> dict[str, dict[str, str]]:
+    """Per service, the CRYPTOPIPE_* variables that differ from the plain `cryptopipe run`."""
+    starts = {str(p): o for p, o in end_offsets(settings).items()}
+    return {
+        "producer": {"CRYPTOPIPE_KAFKA_BOOTSTRAP_SERVERS": settings.proxied_bootstrap_servers()},
+        "processor": {
+            "CRYPTOPIPE_MYSQL_PORT": str(settings.mysql_proxy_port()),
+            # a new query starts at the topic's end: earlier data is not this run's business
+            # (a restarted one resumes from its checkpoint, which Spark prefers)
+            "CRYPTOPIPE_STARTING_OFFSETS": json.dumps({settings.topic_trades: starts}),
+        },
+        "audit": {},
+    }
+
+
+def start(settings: ChaosSettings, extra_env: dict[str, str] | None = None) -> list[str]:
+    """Start every pipeline service that is not running; returns the names started."""
+    stack = Stack(settings)
+    base = service_env(settings)
+    commands = service_commands("synthetic", settings.chaos_symbols, settings.chaos_rate, {})
+    overrides = pipeline_env(settings)
+    started = []
+    for name in PIPELINE:
+        proc = stack.process(name)
+        if proc.is_running():
+            continue
+        env = {**overrides[name], **(extra_env or {})}
+        _command_file(proc).parent.mkdir(parents=True, exist_ok=True)
+        _command_file(proc).write_text(json.dumps({"argv": commands[name], "env": env}))
+        proc.start(commands[name], env={**base, **env})
+        started.append(name)
+    return started
+
+
+def restart(settings: ChaosSettings, name: str) -> int:
+    """Start ``name`` again with the command and environment it was first started with."""
+    proc = Stack(settings).process(name)
+    if proc.is_running():
+        pid = proc.pid()
+        assert pid is not None
+        return pid
+    try:
+        recorded = json.loads(_command_file(proc).read_text())
+    except OSError as exc:
+        raise RuntimeError(
+            f"{name} was not started by `cryptopipe chaos run` ({exc}); start the pipeline first"
+        ) from exc
+    return proc.start(recorded["argv"], env={**service_env(settings), **recorded["env"]})
+
+
+def stop(settings: ChaosSettings, timeout_s: float = 60.0) -> None:
+    """Stop the pipeline: producer first (it flushes), then the processor, then the audit."""
+    stack = Stack(settings)
+    for name in PIPELINE:
+        stack.process(name).stop(timeout_s)
+
+
+def wait_fresh(settings: ChaosSettings, timeout_s: float, fresh_s: float = 30.0) -> bool:
+    """Wait until Prometheus shows every symbol of the load committed within ``fresh_s``."""
+    import httpx  # noqa: PLC0415
+
+    symbols = "|".join(settings.symbol_set())
+    query = f'max(cryptopipe_processor_freshness_seconds{{symbol=~"{symbols}"}})'
+    count = f'count(cryptopipe_processor_freshness_seconds{{symbol=~"{symbols}"}})'
+
+    def fresh() -> bool:
+        url = f"{settings.prometheus_url()}/api/v1/query"
+        worst = httpx.get(url, params={"query": query}, timeout=10).json()["data"]["result"]
+        n = httpx.get(url, params={"query": count}, timeout=10).json()["data"]["result"]
+        return bool(
+            worst
+            and n
+            and float(worst[0]["value"][1]) < fresh_s
+            and int(float(n[0]["value"][1])) == len(settings.symbol_set())
+        )
+
+    def safe() -> bool:
+        try:
+            return fresh()
+        except (httpx.HTTPError, OSError, ValueError, KeyError):
+            return False
+
+    return wait_until(safe, timeout_s, interval_s=2.0)

@@ -1,0 +1,74 @@
+"""Every experiment is one Chaos Toolkit accepts, and each keeps the rules of our experiments:
+rollbacks, a steady state with the completeness probe, providers that exist."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cryptopipe.chaos.settings import experiments_dir
+
+EXPERIMENTS = sorted(experiments_dir().glob("*.json"))
+
+
+def _load(path: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(path.read_text())
+    return doc
+
+
+def _activities(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    steady = doc["steady-state-hypothesis"]["probes"]
+    return [*steady, *doc["method"], *doc.get("rollbacks", [])]
+
+
+def test_the_experiments_ship_with_the_package() -> None:
+    names = {p.stem for p in EXPERIMENTS}
+    assert {"processor-kill", "kafka-partition", "mariadb-outage"} <= names
+
+
+def test_chaos_validate_accepts_every_experiment() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "cryptopipe.cli", "chaos", "validate"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for path in EXPERIMENTS:
+        assert f"{path.stem:<20} valid" in proc.stdout
+
+
+def test_chaos_validate_refuses_a_broken_experiment(tmp_path: Path) -> None:
+    doc = _load(EXPERIMENTS[0])
+    doc["method"][0]["provider"]["func"] = "no_such_action"
+    (tmp_path / "broken.json").write_text(json.dumps(doc))
+    proc = subprocess.run(
+        [sys.executable, "-m", "cryptopipe.cli", "chaos", "validate", "broken"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "CRYPTOPIPE_CHAOS_EXPERIMENTS_DIR": str(tmp_path)},
+    )
+    assert proc.returncode == 1 and "INVALID" in proc.stdout
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
+def test_each_experiment_rolls_back_and_proves_completeness(path: Path) -> None:
+    doc = _load(path)
+    assert doc.get("rollbacks"), "rollbacks restore every service and remove every toxic"
+    steady = [p["provider"]["func"] for p in doc["steady-state-hypothesis"]["probes"]]
+    assert "audit_complete" in steady
+    assert doc["method"][0]["provider"]["func"] == "none_fired", "no page before the fault"
+    for activity in _activities(doc):
+        provider = activity["provider"]
+        module = importlib.import_module(provider["module"])
+        assert callable(getattr(module, provider["func"])), activity["name"]
