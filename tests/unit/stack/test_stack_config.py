@@ -87,3 +87,27 @@ def test_prometheus_scrapes_both_services_and_loads_repo_rules(tmp_path: Path) -
     assert targets["cryptopipe-processor"] == ["127.0.0.1:2222"]
     assert any(Path(g).parent == prometheus.repo_rules_dir() for g in cfg["rule_files"])
     assert list(prometheus.repo_rules_dir().glob("*.yml")), "repo rule files are packaged"
+
+
+def test_each_broker_is_also_reachable_behind_its_own_toxiproxy_proxy(tmp_path: Path) -> None:
+    """Clients follow advertised listeners: the CHAOS listener of each broker is advertised at
+    the proxy in front of it, so a client bootstrapped through the proxies stays behind them."""
+    from cryptopipe.stack import toxiproxy  # noqa: PLC0415
+    from cryptopipe.stack.manager import Stack  # noqa: PLC0415
+
+    s = StackSettings(state_dir=tmp_path, brokers=3, kafka_port=40092, toxiproxy=True)
+    for broker in kafka.broker_layouts(s):
+        p = props(kafka.render_server_properties(s, broker))
+        assert f"CHAOS://127.0.0.1:{broker.chaos_port}" in p["listeners"]
+        assert f"CHAOS://127.0.0.1:{broker.proxy_port}" in p["advertised.listeners"]
+        assert "CHAOS:PLAINTEXT" in p["listener.security.protocol.map"]
+    proxied = {p.name: (p.listen_port, p.upstream_port) for p in toxiproxy.proxies(s)}
+    assert proxied == {
+        "kafka-1": (40112, 40113),
+        "kafka-2": (40212, 40213),
+        "kafka-3": (40312, 40313),
+        "mariadb": (s.mysql_port + 10, s.mysql_port),
+    }
+    assert s.proxied_bootstrap_servers() == "127.0.0.1:40112,127.0.0.1:40212,127.0.0.1:40312"
+    ports = [port for ports in Stack(s).service_ports().values() for port in ports]
+    assert len(ports) == len(set(ports)), "two services of the stack on one port"
