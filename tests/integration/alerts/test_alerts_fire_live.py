@@ -14,9 +14,9 @@ resolve once repaired:
 
 The faults touch different parts (Spark, one symbol's market, the DLQ, one MySQL candle) and run
 at once (``scenarios``); the double count waits until the processor has caught up after the
-Spark stop (a processor behind makes the audit report missing trades, which would hide an extra
-one in the same sums), the hung processor until both are over. Exemplars of the latency
-histogram reach Prometheus. Measured delays: docs/alerting.md."""
+Spark stop (so the audit judges a MySQL complete but for that one candle), the hung processor
+until both are over. Exemplars of the latency histogram reach Prometheus. Measured delays and
+why this module has a Prometheus of its own, seeded with history: docs/alerting.md."""
 
 from __future__ import annotations
 
