@@ -175,3 +175,21 @@ def test_the_partition_that_never_heals_deviates_and_the_rollback_heals_it(
     assert rig.proxy("kafka-1")["enabled"] is True
     assert pipeline.wait_fresh(rig.settings, 300), "the pipeline did not recover"
     assert os.path.exists(tmp_path / "journals" / "partition-unhealed.log")
+
+
+def test_kill_9_of_the_processor_pages_target_down_resolves_and_loses_nothing(
+    rig: ChaosRig, tmp_path: Path
+) -> None:
+    proc = rig.chaos(tmp_path, "processor-kill")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    row = next(line for line in proc.stdout.splitlines() if line.startswith("processor-kill"))
+    assert "completed  no" in row and "CryptopipeTargetDown after" in row, out[-3000:]
+    assert row.split()[-2:] == ["0", "0"], row
+    journal = json.loads((tmp_path / "processor-kill.json").read_text())
+    fired = next(
+        r["output"] for r in journal["run"] if r["activity"]["name"] == "target-down-pages"
+    )
+    assert fired["labels"]["service"] == "processor" and fired["labels"]["severity"] == "page"
+    # the processor was restarted from its checkpoint by the experiment, not by this test
+    assert Stack(rig.settings).process("processor").is_running()
