@@ -30,7 +30,7 @@ from cryptopipe.runner import progress
 from cryptopipe.runner.cli import service_commands, service_env
 from cryptopipe.slo.status import StatusError
 from cryptopipe.stack.manager import Stack, tail
-from cryptopipe.stack.process import ManagedProcess, wait_until
+from cryptopipe.stack.process import ManagedProcess, group_rss_bytes, wait_until
 from cryptopipe.stack.prometheus import SCRAPE_INTERVAL
 from cryptopipe.stack.prometheus import url as prometheus_url
 from cryptopipe.stack.settings import StackSettings
@@ -143,14 +143,34 @@ def _locust_argv(settings: LoadtestSettings, out: Path) -> list[str]:
     return argv
 
 
+def _memory(groups: dict[str, int], peak: dict[str, float]) -> str:
+    """Resident memory of each service (its whole process group) now; keeps the peaks (MB)."""
+    parts = []
+    for name, pgid in groups.items():
+        mb = group_rss_bytes(pgid) / 2**20
+        if mb:
+            peak[name] = max(peak.get(name, 0.0), round(mb, 1))
+            parts.append(f"{name} {mb:,.0f}")
+    return f"  rss MB: {', '.join(parts)}" if parts else ""
+
+
 def run_locust(
-    settings: LoadtestSettings, out: Path, env: dict[str, str], urls: tuple[str, str]
-) -> tuple[int, float | None]:
-    """Locust in its own process, a progress line every few seconds; (exit code, peak lag)."""
+    settings: LoadtestSettings,
+    out: Path,
+    env: dict[str, str],
+    urls: tuple[str, str],
+    groups: dict[str, int],
+) -> tuple[int, float | None, dict[str, float]]:
+    """Locust in its own process, a progress line every few seconds with the services' memory;
+    (exit code, peak lag, peak resident memory in MB by service)."""
     log = out / names.LOCUST_LOG
     peak: float | None = None
+    rss: dict[str, float] = {}
     with log.open("wb") as fh:
-        proc = subprocess.Popen(_locust_argv(settings, out), env=env, stdout=fh, stderr=fh)
+        proc = subprocess.Popen(
+            _locust_argv(settings, out), env=env, stdout=fh, stderr=fh, start_new_session=True
+        )
+        groups = {**groups, "locust": proc.pid}
         if settings.web:
             _echo(f"Locust's web UI: http://127.0.0.1:{settings.web_port}")
         last = progress.snapshot(time.time(), *urls)
@@ -161,14 +181,14 @@ def run_locust(
                 now = progress.snapshot(time.time(), *urls)
                 if now.lag is not None:
                     peak = max(peak or 0.0, now.lag)
-                click.echo(progress.format_line(last, now))
+                click.echo(progress.format_line(last, now) + _memory(groups, rss))
                 last = now
         except KeyboardInterrupt:
             proc.terminate()
             proc.wait(30)
     if proc.returncode not in (0, 1):
         click.secho(f"Locust exited with {proc.returncode}:\n{tail(log, 20)}", fg="red", err=True)
-    return proc.returncode, peak
+    return proc.returncode, peak, rss
 
 
 def _judge(
@@ -178,6 +198,7 @@ def _judge(
     run_info: dict[str, Any],
     locust_rc: int,
     peak_lag: float | None,
+    peak_rss_mb: dict[str, float],
 ) -> dict[str, Any]:
     from cryptopipe.audit.cli import audit_until  # noqa: PLC0415
     from cryptopipe.audit.settings import AuditSettings  # noqa: PLC0415
@@ -252,6 +273,7 @@ def _judge(
             peak_lag=peak,
             spike_recovery_s=recovery,
             locust_exit_code=locust_rc,
+            peak_rss_mb=peak_rss_mb,
             reasons=reasons,
         )
     )
@@ -335,10 +357,12 @@ def execute(settings: LoadtestSettings) -> int:
             f"{out / names.LOCUST_LOG}",
             err=True,
         )
-        rc, peak = run_locust(settings, out, locust_env, urls)
+        pids = {"processor": processor.pid(), "producer": producer.pid()}
+        groups = {name: pid for name, pid in pids.items() if pid is not None}
+        rc, peak, rss = run_locust(settings, out, locust_env, urls, groups)
         if settings.target == "exchange":
             producer.stop(60)  # flushes: every trade it accepted is on the topic
-        verdict = _judge(settings, stack, out, run_info, rc, peak)
+        verdict = _judge(settings, stack, out, run_info, rc, peak, rss)
     vd.write(out, verdict)
     click.echo(vd.render_summary(verdict))
     click.echo(

@@ -34,6 +34,7 @@ VERDICT_FIELDS = (
     "latency",
     "processor_e2e_histogram_s",
     "peak_lag",
+    "peak_rss_mb",
     "spike_recovery_s",
     "slos",
     "slos_held",
@@ -225,6 +226,7 @@ class Inputs:
     peak_lag: float | None
     spike_recovery_s: float | None
     locust_exit_code: int
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)  # by service, process group
     reasons: list[str] = field(default_factory=list)
 
 
@@ -298,6 +300,7 @@ def assemble(inputs: Inputs) -> dict[str, Any]:
         "latency": {f"{s.request_type} {s.name}": asdict(s) for s in inputs.stats},
         "processor_e2e_histogram_s": inputs.e2e_histogram,
         "peak_lag": inputs.peak_lag,
+        "peak_rss_mb": inputs.peak_rss_mb,
         "spike_recovery_s": inputs.spike_recovery_s,
         "slos": [asdict(s) for s in inputs.slos],
         "slos_held": not broken and not inputs.slo_error,
@@ -323,6 +326,8 @@ def render_summary(verdict: dict[str, Any]) -> str:
         f"- audit: {'complete' if verdict['audit']['complete'] else 'NOT complete'}"
         f" ({verdict['audit']['rejected_of_run']} rejected messages of the run)",
         f"- peak lag {_f(verdict['peak_lag'])} offsets",
+        "- peak resident memory: "
+        + (", ".join(f"{k} {v:,.0f} MB" for k, v in verdict["peak_rss_mb"].items()) or "-"),
     ]
     if verdict["capacity"] is not None:
         cap = verdict["capacity"]

@@ -13,7 +13,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -182,7 +182,8 @@ def stop_together(procs: Sequence[ManagedProcess], timeout_s: float) -> list[Sto
     return [results[name] for name in running]
 
 
-def _group_has_members(pgid: int) -> bool:
+def _group_members(pgid: int) -> Iterator[Path]:
+    """The /proc entries of the live (not zombie) processes of process group ``pgid``."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -192,8 +193,25 @@ def _group_has_members(pgid: int) -> bool:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
         if fields[0] != "Z" and int(fields[2]) == pgid:
-            return True
-    return False
+            yield entry
+
+
+def _group_has_members(pgid: int) -> bool:
+    return next(_group_members(pgid), None) is not None
+
+
+def group_rss_bytes(pgid: int) -> int:
+    """Resident memory of a whole process group (a service and its children, e.g. Spark's JVM)."""
+    total = 0
+    for entry in _group_members(pgid):
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
+    return total
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float, *, interval_s: float = 0.5) -> bool:

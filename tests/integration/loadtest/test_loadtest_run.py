@@ -94,7 +94,9 @@ def check_run(proc: Any, out: Path, trade_entry: str) -> dict[str, Any]:
     for name in (trade_entry.split(" ", 1)[1], names.E2E_TRADE):
         assert json.dumps(name)[1:-1].replace(">", "\\u003e") in html or name in html, name
     assert (out / f"{names.LOCUST_PREFIX}_stats.csv").exists()
-    assert "produced " in proc.stdout or "in MySQL" in proc.stdout  # progress while it ran
+    assert "in MySQL" in proc.stdout and "rss MB: " in proc.stdout  # progress while it ran
+    # the processor's group holds Spark's JVM: hundreds of MB
+    assert verdict["peak_rss_mb"]["processor"] > 200 and verdict["peak_rss_mb"]["locust"] > 20
     return dict(verdict)
 
 

@@ -78,7 +78,7 @@ def inputs(**changes: Any) -> Inputs:
 
 
 def test_a_good_run_passes_with_every_field() -> None:
-    verdict = assemble(inputs())
+    verdict = assemble(inputs(peak_rss_mb={"processor": 912.4, "locust": 80.0}))
     assert verdict["ok"] and verdict["reasons"] == [] and set(VERDICT_FIELDS) <= set(verdict)
     assert verdict["trades_on_topic"] == 1000 == verdict["trades_in_mysql"]  # 1s, own symbols
     assert verdict["audit"]["rejected_of_run"] == 7
@@ -86,6 +86,7 @@ def test_a_good_run_passes_with_every_field() -> None:
     assert verdict["latency"][f"kafka {names.KAFKA_TRADE}"]["p99_ms"] == 70.0
     summary = render_summary(verdict)
     assert "PASSED" in summary and "capacity 4,000 trades/s" in summary
+    assert "processor 912 MB, locust 80 MB" in summary
 
 
 def test_an_incomplete_audit_fails_the_run() -> None:
