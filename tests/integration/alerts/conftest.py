@@ -5,7 +5,6 @@ Alertmanager posting to the receiver."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import threading
@@ -29,6 +28,7 @@ from cryptopipe.stack.settings import StackSettings
 from tests.conftest import RunningStack, port_base
 from tests.integration.alerts.webhook import WebhookReceiver
 from tests.integration.e2e.test_pipeline_e2e import end_offsets
+from tests.support import monitoring as support
 
 PRIVATE_PATH = "/private"
 STACK_PATH = "/stack"
@@ -340,18 +340,18 @@ def alerts_env(stack: RunningStack, **extra: str) -> dict[str, str]:
 # scrape and evaluation), posting to the receiver's LIVE_PATH. Not the session stack's
 # Prometheus: its SLO windows hold the whole session (hours of "no producer" between other
 # tests' runs keep the ingestion page firing), so no SLO page could be seen to start there.
+# Seeded (tests/support/monitoring.py) with 5 h of healthy slices ending an hour before it
+# starts: the symbols traded and were fresh, the producer received them, then the market paused
+# for an hour. So the 6 h windows hold hours of good slices, as in production, and the 30 m/6 h
+# page cannot latch on a few bad minutes (a Prometheus that only knows this module keeps that
+# page firing for ~30 min after any outage: docs/alerting.md), while the 1 h and 5 m windows
+# hold only what the test does.
 SEED_SPAN_S = 5 * 3600
 SEED_END_AGO_S = 3660
 
 
-@dataclass
-class Monitoring:
-    settings: StackSettings
-    started_at: float
-
-    def query(self, query: str) -> list[dict[str, Any]]:
-        return prom_query_at(self.settings.prometheus_port, query)
-
+@dataclass(frozen=True)
+class LiveMonitoring(support.Monitoring):
     def alerts(self) -> list[dict[str, Any]]:
         return prom_alerts_at(self.settings.prometheus_port)
 
@@ -370,66 +370,22 @@ class Monitoring:
         }
 
 
-def seed_history(data_dir: Path, symbols: list[str], now: float) -> None:
-    """Five hours of healthy SLI slices ending an hour before ``now``, written as TSDB blocks
-    by promtool (`tsdb create-blocks-from openmetrics`): the symbols traded and were fresh, the
-    producer received them, then the market paused for an hour. So the 6 h windows hold hours
-    of good slices, as in production, and the 30 m/6 h page cannot latch on a few bad minutes
-    (a Prometheus that only knows this module keeps that page firing for ~30 min after any
-    outage: docs/alerting.md), while the 1 h and 5 m windows hold only what the test does."""
-    end = int(now) - SEED_END_AGO_S
-    stamps = range(end - SEED_SPAN_S, end, 5)
-    series: dict[str, list[tuple[str, int]]] = {
-        "cryptopipe:ingestion_slice:bad": [("", 0)],
-        "cryptopipe:freshness_slice:eligible": [(f'{{symbol="{s}"}}', 1) for s in symbols],
-        "cryptopipe:freshness_slice:bad": [(f'{{symbol="{s}"}}', 0) for s in symbols],
-    }
-    lines = []
-    for name, children in series.items():
-        lines.append(f"# TYPE {name} gauge")
-        for labels, value in children:
-            lines += [f"{name}{labels} {value} {t}" for t in stamps]
-    lines.append("# EOF")
-    source = data_dir.parent / "seed.om"
-    source.write_text("\n".join(lines) + "\n")
-    promtool = shutil.which("promtool") or "promtool"
-    out = subprocess.run(
-        [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(data_dir)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert out.returncode == 0, out.stderr
-
-
 @pytest.fixture(scope="module")
 def monitoring(
     pipeline: Pipeline, receiver: WebhookReceiver, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Monitoring]:
+) -> Iterator[LiveMonitoring]:
     """Started once the pipeline is healthy, so its history has no start-up outage in it."""
-    base = tmp_path_factory.mktemp("live-monitoring")
     settings = pipeline.stack.settings.model_copy(
         update={
-            "state_dir": base,
+            "state_dir": tmp_path_factory.mktemp("live-monitoring"),
             "prometheus_port": port_base() + 87,
             "alertmanager_port": port_base() + 88,
             "alert_webhook_url": receiver.url(LIVE_PATH),
         }
     )
-    prom_config, am_config = prometheus.write_configs(settings)
-    data = base / "prometheus" / "data"
-    data.mkdir(parents=True)
-    seed_history(data, pipeline.symbols, time.time())
-    am = ManagedProcess("alertmanager-live", base / "run", base / "logs")
-    prom = ManagedProcess("prometheus-live", base / "run", base / "logs")
-    am.start(prometheus.alertmanager_command(settings, am_config))
-    prom.start(prometheus.prometheus_command(settings, prom_config))
-    try:
-        for proc, port in ((am, settings.alertmanager_port), (prom, settings.prometheus_port)):
-            ready = wait_until(lambda port=port: prometheus.is_ready(port), 60)  # type: ignore[misc]
-            assert ready, tail(proc.log_file, 20)
-        mon = Monitoring(settings, time.time())
+    seed = (pipeline.symbols, int(time.time()) - SEED_END_AGO_S, SEED_SPAN_S, 0.0)
+    with support.fresh_monitoring(settings, seed):
+        mon = LiveMonitoring(settings)
         mine = "|".join(pipeline.symbols)
 
         def scraping() -> bool:
@@ -439,9 +395,6 @@ def monitoring(
 
         assert wait_until(scraping, 60), "the live Prometheus does not see the pipeline"
         yield mon
-    finally:
-        prom.stop(20)
-        am.stop(20)
 
 
 def spark_jvm_pid(processor: ManagedProcess) -> int:
