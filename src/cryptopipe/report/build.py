@@ -130,11 +130,17 @@ def draw_board(
             if is_sql and not values:
                 values = _market_values(mysql, board)
             if kind == "candlestick":
+                # one chart per symbol that has candles in the range: a symbol that traded
+                # once, long ago, is named on stderr instead of drawn as an empty chart
                 symbols, interval = values.get("symbol", []), _interval(values)
-                for symbol in symbols:
-                    yield _candles(mysql, dashboard, panel, symbol, interval)
-                if not symbols:
-                    yield Drawn(dashboard, title, "", note="no candles in MySQL")
+                charts = [_candles(mysql, dashboard, panel, sym, interval) for sym in symbols]
+                yield from (c for c in charts if c.png)
+                idle = [sym for sym, c in zip(symbols, charts, strict=True) if not c.png]
+                if idle:
+                    progress(f"{dashboard}: no {interval} candles in range for {', '.join(idle)}")
+                if len(idle) == len(charts):
+                    note = "no candles in MySQL" if not symbols else "no candles in this range"
+                    yield Drawn(dashboard, title, "", note=note)
                 continue
             drawn = Drawn(dashboard, title, str(panel.get("description", "")))
             series: list[Series] = []

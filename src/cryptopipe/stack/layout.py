@@ -21,10 +21,12 @@ LAYOUT_FILE = "stack.json"
 
 @dataclass(frozen=True, slots=True)
 class StackLayout:
-    """What `up` started: the number of brokers and their client ports (empty if unknown)."""
+    """What `up` started: the number of brokers and their client ports (empty if unknown), and
+    Toxiproxy's API port when it runs."""
 
     brokers: int
     kafka_ports: tuple[int, ...] = ()
+    toxiproxy_port: int | None = None
 
     def bootstrap_servers(self) -> str:
         return ",".join(f"127.0.0.1:{port}" for port in self.kafka_ports)
@@ -34,8 +36,12 @@ def layout_path(state_dir: Path) -> Path:
     return state_dir / LAYOUT_FILE
 
 
-def write_layout(state_dir: Path, brokers: int, kafka_ports: Sequence[int]) -> None:
-    doc = {"brokers": brokers, "kafka_ports": list(kafka_ports)}
+def write_layout(
+    state_dir: Path, brokers: int, kafka_ports: Sequence[int], toxiproxy_port: int | None = None
+) -> None:
+    doc: dict[str, object] = {"brokers": brokers, "kafka_ports": list(kafka_ports)}
+    if toxiproxy_port is not None:
+        doc["toxiproxy_port"] = toxiproxy_port
     layout_path(state_dir).write_text(json.dumps(doc) + "\n")
 
 
@@ -45,7 +51,12 @@ def read_layout(state_dir: Path) -> StackLayout | None:
     try:
         doc = json.loads(path.read_text())
         # files written before the ports were recorded hold only "brokers"
-        return StackLayout(int(doc["brokers"]), tuple(int(p) for p in doc.get("kafka_ports", ())))
+        toxiproxy = doc.get("toxiproxy_port")
+        return StackLayout(
+            int(doc["brokers"]),
+            tuple(int(p) for p in doc.get("kafka_ports", ())),
+            None if toxiproxy is None else int(toxiproxy),
+        )
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):

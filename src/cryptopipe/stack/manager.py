@@ -343,8 +343,16 @@ class Stack:
     # layout -------------------------------------------------------------------------------
     def _record_layout(self) -> None:
         """Every broker's port goes into the state dir: commands run without a bootstrap setting
-        connect through all of them (cryptopipe.config), not through broker 1 only."""
-        write_layout(self.settings.state_dir, self.settings.brokers, self.settings.broker_ports())
+        connect through all of them (cryptopipe.config), not through broker 1 only. So does
+        Toxiproxy's port while it runs, for `status` and `down` run without its setting."""
+        s = self.settings
+        port: int | None = None
+        if s.toxiproxy:
+            port = s.toxiproxy_port
+        elif toxiproxy.SERVICE in self._optional():  # running, started by another `up`
+            recorded = read_layout(s.state_dir)
+            port = recorded.toxiproxy_port if recorded else None
+        write_layout(s.state_dir, s.brokers, s.broker_ports(), port or None)
 
     def _check_layout(self) -> None:
         recorded = read_layout(self.settings.state_dir)
@@ -356,11 +364,17 @@ class Stack:
 
 
 def _with_recorded_layout(settings: StackSettings) -> StackSettings:
-    """`status` and `down` act on the cluster that `up` made, whatever --brokers says now."""
+    """`status` and `down` act on the cluster that `up` made, whatever --brokers says now, and
+    reach the Toxiproxy it started on the port it was started on."""
     recorded = read_layout(settings.state_dir)
-    if recorded is None or "brokers" in settings.model_fields_set:
+    if recorded is None:
         return settings
-    return settings.model_copy(update={"brokers": recorded.brokers})
+    update: dict[str, object] = {}
+    if "brokers" not in settings.model_fields_set:
+        update["brokers"] = recorded.brokers
+    if recorded.toxiproxy_port is not None and "toxiproxy_port" not in settings.model_fields_set:
+        update["toxiproxy_port"] = recorded.toxiproxy_port
+    return settings.model_copy(update=update) if update else settings
 
 
 def _http_ok(url: str) -> bool:

@@ -19,6 +19,7 @@ import yaml
 from click.testing import CliRunner
 
 from cryptopipe.cli import main
+from cryptopipe.slo.generate import BUDGET_REMAINING
 from cryptopipe.stack.prometheus import url
 from tests.conftest import RunningStack
 
@@ -160,6 +161,13 @@ def test_slo_status_reads_the_live_slos_while_the_processor_is_down(
     quality = rows[("input-quality", "")]
     assert quality["sli_percent"] > 99.9 and quality["burn_rate"]["5m"] < 1
     assert set(quality["burn_rate"]) == {"5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"}
-    assert quality["budget_remaining_percent"] == pytest.approx(100)
+    # the period's budget is the whole session's: the load tests' malformed share and the alert
+    # tests' bursts spend it before this test runs (CI read -167 %), so compare with Prometheus's
+    # own recording of it rather than with a fresh budget
+    recorded = instant(base, f'{BUDGET_REMAINING}{{sloth_slo="input-quality"}}')
+    assert len(recorded) == 1
+    expected = 100 * float(recorded[0]["value"][1])
+    assert quality["budget_remaining_percent"] == pytest.approx(expected, abs=2.0)
+    assert quality["budget_remaining_percent"] <= 100
     ingestion = rows[("ingestion", "")]
     assert ingestion["objective_percent"] == 99.5 and ingestion["sli_percent"] is not None

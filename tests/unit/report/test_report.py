@@ -169,3 +169,24 @@ def test_a_database_that_does_not_answer_is_said_per_panel() -> None:
         d.png is None and "cannot connect to MySQL" in d.note for d in sql_panels
     )
     assert any(d.png is not None for d in drawn)  # the Prometheus panel is still drawn
+
+
+def test_a_symbol_without_candles_in_the_range_is_named_not_drawn_empty() -> None:
+    """MySQL keeps every symbol that ever traded; the report charts those with candles in its
+    range and names the others (CI: a 15 min report listed eight long-idle symbols as empty)."""
+
+    def sql(text: str) -> Rows:
+        if text.startswith("SELECT DISTINCT symbol"):
+            return Rows(["symbol"], [("BTCUSDT",), ("OLDUSDT",)])
+        if "open, high, low, close" in text and "'OLDUSDT'" in text:
+            return Rows(["time", "open", "high", "low", "close", "volume"], [])
+        return fake_sql(text)
+
+    said: list[str] = []
+    board = load_all()["market.json"]
+    drawn = list(
+        draw_board("market.json", board, FakePrometheus(), MySQL(sql, WINDOW), said.append)
+    )
+    candles = [d.title for d in drawn if d.title.startswith("Candles")]
+    assert candles == ["Candles BTCUSDT (1m)"]
+    assert any("no 1m candles in range for OLDUSDT" in line for line in said), said

@@ -79,3 +79,31 @@ def test_status_and_down_act_on_the_recorded_cluster(tmp_path: Path) -> None:
         "alertmanager",
         "prometheus",
     ]
+
+
+def test_status_and_down_reach_the_toxiproxy_up_started_whatever_its_port_setting_now(
+    tmp_path: Path,
+) -> None:
+    """`stack up --toxiproxy` on a port of its own (the chaos tests, a user's
+    CRYPTOPIPE_TOXIPROXY_PORT): a later `status` or `down` without that setting still checks
+    and stops the Toxiproxy that runs, on its port (CI saw it "unhealthy" on 8474)."""
+    up = Stack(StackSettings(state_dir=tmp_path, toxiproxy=True, toxiproxy_port=40474))
+    up._record_layout()
+    later = Stack(StackSettings(state_dir=tmp_path))
+    assert later.settings.toxiproxy_port == 40474
+    explicit = Stack(StackSettings(state_dir=tmp_path, toxiproxy_port=41474))
+    assert explicit.settings.toxiproxy_port == 41474
+    Stack(StackSettings(state_dir=tmp_path))._record_layout()  # Toxiproxy not running: forgotten
+    assert Stack(StackSettings(state_dir=tmp_path)).settings.toxiproxy_port == 8474
+
+
+def test_an_up_without_toxiproxy_keeps_the_port_of_the_toxiproxy_that_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Stack built before Toxiproxy was added (the test session's) calling `up` again must not
+    overwrite the recorded port with its own default (CI: status then probed 8474)."""
+    stale = Stack(StackSettings(state_dir=tmp_path))
+    Stack(StackSettings(state_dir=tmp_path, toxiproxy=True, toxiproxy_port=40474))._record_layout()
+    monkeypatch.setattr(Stack, "_optional", lambda self: ["toxiproxy"])  # it runs
+    stale._record_layout()
+    assert Stack(StackSettings(state_dir=tmp_path)).settings.toxiproxy_port == 40474
