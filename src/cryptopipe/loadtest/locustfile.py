@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
+import gevent.lock
 import orjson
 from confluent_kafka import OFFSET_END, Consumer, KafkaError, Producer, TopicPartition
 from locust import LoadTestShape, User, constant_pacing, events, task
@@ -77,6 +78,11 @@ class _Run:
         self.e2e_failed = 0
         self.producer: Any = None
         self.greenlets: list[gevent.Greenlet] = []
+        # the exchange users' frames must reach the exchange in the order their ids were drawn:
+        # a stream is in id order on Binance, and the producer takes the first id it sees of a
+        # symbol as its start, so frames overtaken by a later POST read as duplicates (CI: 100
+        # of the first trades dropped when two users' POSTs crossed)
+        self.exchange_order = gevent.lock.Semaphore()
         self.timeline: list[dict[str, float | None]] = []
         self.drain_started: float | None = None
         self.load_ended_at: float | None = None
@@ -405,6 +411,10 @@ class ExchangeUser(_PacedUser):
 
     @task
     def send(self) -> None:
+        with RUN.exchange_order:
+            self._send()
+
+    def _send(self) -> None:
         lines: list[bytes] = []
         trades = []
         for _ in range(self.due()):

@@ -157,7 +157,20 @@ def run(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
                     if time.monotonic() > deadline:
                         break
                     time.sleep(0.5)
-                processor_text = scrape(proc_url, openmetrics=True)
+
+                # the lag is known from the query's first progress event, which Spark's listener
+                # bus delivers after the batch (CI: a run of one batch was scraped before it)
+                def with_lag() -> str | None:
+                    text = scrape(proc_url, openmetrics=True)
+                    return (
+                        text
+                        if "cryptopipe_processor_kafka_offsets_behind_latest{" in text
+                        else None
+                    )
+
+                processor_text = wait_for(
+                    with_lag, 60, "the processor's lag, after its first progress event"
+                )
             finally:
                 processor.terminate()
                 try:
