@@ -208,7 +208,7 @@ def _judge(
     result_path = out / names.RESULT_FILE
     result: dict[str, Any] = json.loads(result_path.read_text()) if result_path.exists() else {}
     reasons = [] if result else ["Locust wrote no result (did it start?)"]
-    stats_path = out / f"{names.LOCUST_PREFIX}_stats.csv"
+    stats_path = out / f"{names.STATS_JSON}.json"
     stats = vd.read_locust_stats(stats_path) if stats_path.exists() else []
 
     _echo(f"waiting up to {settings.drain_s:.0f}s for MySQL to hold every trade (audit) ...")

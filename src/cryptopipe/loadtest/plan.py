@@ -25,7 +25,7 @@ E2E_TRADE = "trade time->MySQL commit (sampled)"
 # files in the output folder
 LOCUST_PREFIX = "locust"  # locust_stats.csv, locust_stats_history.csv, locust_failures.csv ...
 HTML_REPORT = "report.html"
-STATS_JSON = "locust-stats"  # --json-file adds .json
+STATS_JSON = "locust-stats"  # --json-file adds .json; the verdict reads the final stats here
 RESULT_FILE = "locust-result.json"
 LOCUST_LOG = "locust.log"
 VERDICT_FILE = "verdict.json"

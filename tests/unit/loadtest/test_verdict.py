@@ -1,7 +1,11 @@
-"""Verdict assembly, Locust's CSV, spike recovery and the settings' sources."""
+"""Verdict assembly, Locust's final statistics, spike recovery and the settings' sources."""
 
 from __future__ import annotations
 
+import json
+import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,7 @@ from cryptopipe.loadtest.verdict import (
     LatencyStats,
     SLOResult,
     assemble,
+    locust_percentile,
     read_locust_stats,
     render_summary,
     spike_recovery_s,
@@ -117,25 +122,49 @@ def test_sent_trades_missing_from_the_topic_or_failed_requests_fail_the_run() ->
     assert not assemble(inputs(locust_exit_code=2))["ok"]
 
 
-def test_locust_stats_csv(tmp_path: Path) -> None:
-    header = (
-        "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,"
-        "Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,"
-        "50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%"
+def test_locust_final_stats_json(tmp_path: Path) -> None:
+    # the shape of Locust's --json-file: its runner's final entries, rounded-ms histograms
+    times = {"10": 50, "13": 40, "40": 5, "75": 4, "380": 1}  # 100 requests
+    entries = [
+        {"name": names.KAFKA_TRADE, "method": "kafka", "num_requests": 100, "num_failures": 0,
+         "response_times": times},
+        {"name": "x", "method": "e2e", "num_requests": 0, "num_failures": 0,
+         "response_times": {}},
+    ]  # fmt: skip
+    path = tmp_path / "locust-stats.json"
+    path.write_text(json.dumps(entries))
+    assert read_locust_stats(path) == [
+        LatencyStats("kafka", names.KAFKA_TRADE, 100, 0, 13.0, 75.0, 380.0),
+        LatencyStats("e2e", "x", 0, 0, None, None, None),
+    ]
+
+
+def test_percentiles_are_the_ones_locust_reports(tmp_path: Path) -> None:
+    # Locust's own percentile function, in a process of its own (importing locust patches the
+    # standard library with gevent): the verdict's figures must be the HTML report's figures
+    rng = random.Random(7)
+    cases = [{rng.randint(1, 500): rng.randint(1, 20) for _ in range(rng.randint(1, 30))}
+             for _ in range(300)]  # fmt: skip
+    script = (
+        "import json, sys\n"
+        "from locust.stats import calculate_response_time_percentile as pct\n"
+        "cases = [{int(k): v for k, v in c.items()} for c in json.load(sys.stdin)]\n"
+        "print(json.dumps([[pct(c, sum(c.values()), p) for p in (0.5, 0.95, 0.99)]"
+        " for c in cases]))\n"
     )
-    rows = [
-        f"kafka,{names.KAFKA_TRADE},38020,0,13,20.1,1,380,200,1900,0,13,20,25,30,35,42,60,76,"
-        "200,370,380",
-        "e2e,x,19,19,N/A,0,0,0,0,1,1,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A",
-        ",Aggregated,38039,19,13,20,1,380,200,1900,1,13,20,25,30,35,42,60,76,200,370,380",
+    done = subprocess.run(
+        [sys.executable, "-c", script], input=json.dumps(cases), capture_output=True,
+        text=True, check=True, timeout=60,
+    )  # fmt: skip
+    theirs = json.loads(done.stdout)
+    ours = [
+        [
+            locust_percentile({str(k): n for k, n in c.items()}, sum(c.values()), p)
+            for p in (0.5, 0.95, 0.99)
+        ]
+        for c in cases
     ]
-    path = tmp_path / "locust_stats.csv"
-    path.write_text("\n".join([header, *rows]) + "\n")
-    stats = read_locust_stats(path)
-    assert stats == [
-        LatencyStats("kafka", names.KAFKA_TRADE, 38020, 0, 13.0, 42.0, 76.0),
-        LatencyStats("e2e", "x", 19, 19, None, None, None),
-    ]
+    assert ours == theirs
 
 
 def test_spike_recovery_is_the_time_until_lag_is_one_trigger_of_trades() -> None:
