@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
+
+from cryptopipe.cli_settings import EXIT_CONFIG, build_settings
 
 logger = logging.getLogger(__name__)
 
 EXIT_FATAL = 1
-EXIT_CONFIG = 2
+__all__ = ["EXIT_CONFIG", "EXIT_FATAL", "process"]
 
 
 @click.command("process", context_settings={"help_option_names": ["-h", "--help"]})
@@ -108,12 +109,7 @@ def process(**options: Any) -> None:
     """
     from cryptopipe.processor.settings import ProcessorSettings  # noqa: PLC0415 (fast --help)
 
-    overrides = {k: v for k, v in options.items() if v is not None}
-    try:
-        settings = ProcessorSettings(**overrides)
-    except ValidationError as exc:
-        click.echo(f"invalid settings:\n{exc}", err=True)
-        sys.exit(EXIT_CONFIG)
+    settings = build_settings(ProcessorSettings, **options)
 
     stop = threading.Event()
 

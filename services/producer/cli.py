@@ -13,14 +13,11 @@ from typing import Any
 
 import click
 
+from cryptopipe.cli_settings import EXIT_CONFIG, build_settings
+
 logger = logging.getLogger(__name__)
 
 EXIT_FATAL = 1
-EXIT_CONFIG = 2
-
-
-def _overrides(options: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in options.items() if v is not None}
 
 
 @click.command("produce", context_settings={"help_option_names": ["-h", "--help"]})
@@ -135,15 +132,9 @@ def produce(**options: Any) -> None:
     fatal Kafka error exits 1; bad settings or unknown symbols exit 2. Every setting of
     ProducerSettings is also an env var CRYPTOPIPE_<NAME>.
     """
-    from pydantic import ValidationError  # noqa: PLC0415
-
     from cryptopipe.producer.settings import ProducerSettings  # noqa: PLC0415
 
-    try:
-        settings = ProducerSettings(**_overrides(options))
-    except ValidationError as exc:
-        click.secho(f"error: invalid settings:\n{exc}", fg="red", err=True)
-        sys.exit(EXIT_CONFIG)
+    settings = build_settings(ProducerSettings, **options)
     sys.exit(run_command(settings))
 
 

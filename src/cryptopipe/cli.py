@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
 
 from cryptopipe import __version__
 from cryptopipe.alerts.cli import alerts
 from cryptopipe.audit.cli import audit
 from cryptopipe.chaos.cli import chaos
+from cryptopipe.cli_settings import build_settings
 from cryptopipe.dashboards.cli import dashboards
 from cryptopipe.db.cli import db
 from cryptopipe.loadtest.cli import loadtest
@@ -26,11 +26,6 @@ from cryptopipe.runner.cli import run
 from cryptopipe.slo.cli import slo
 
 logger = logging.getLogger(__name__)
-
-
-def overrides(**options: Any) -> dict[str, Any]:
-    """CLI options that were given (not None) become settings overrides; the rest come from env."""
-    return {k: v for k, v in options.items() if v is not None}
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -70,10 +65,7 @@ def main(ctx: click.Context, log_level: str, log_format: LogFormat) -> None:
 def _stack_settings(**options: Any) -> Any:
     from cryptopipe.stack.settings import StackSettings  # noqa: PLC0415
 
-    try:
-        return StackSettings(**overrides(**options))
-    except ValidationError as exc:
-        fail(f"invalid settings:\n{exc}", 2)
+    return build_settings(StackSettings, **options)
 
 
 state_dir_option = click.option(

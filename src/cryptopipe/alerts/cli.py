@@ -7,10 +7,10 @@ import logging
 import sys
 
 import click
-from pydantic import ValidationError
 
 from cryptopipe.alerts.client import AlertsUnavailableError, AlertsView, Source, current_alerts
 from cryptopipe.alerts.settings import AlertsSettings
+from cryptopipe.cli_settings import build_settings
 
 logger = logging.getLogger(__name__)
 
@@ -68,11 +68,7 @@ def alerts(as_json: bool, source: Source) -> None:
     CRYPTOPIPE_ALERTMANAGER_URL); falls back to Prometheus's /api/v1/alerts when Alertmanager
     does not answer. Exit 0 when the list could be read (empty or not), 1 when neither answered.
     """
-    try:
-        settings = AlertsSettings()
-    except ValidationError as exc:
-        click.secho(f"error: invalid settings:\n{exc}", fg="red", err=True)
-        sys.exit(EXIT_USAGE)
+    settings = build_settings(AlertsSettings)
     try:
         view = current_alerts(settings, source)
     except AlertsUnavailableError as exc:

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
 
 from cryptopipe.audit.core import UNKNOWN_SYMBOL
 from cryptopipe.audit.settings import AuditSettings
+from cryptopipe.cli_settings import build_settings
 
 logger = logging.getLogger(__name__)
 
@@ -194,12 +194,7 @@ def audit(as_json: bool, wait_s: float, watch: bool, **options: str | None) -> N
 
     Exit code 0 only when nothing is missing or double counted (1: problems, 2: error).
     """
-    overrides: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
-    try:
-        settings = AuditSettings(**overrides)
-    except ValidationError as exc:
-        click.secho(f"error: invalid settings:\n{exc}", fg="red", err=True)
-        sys.exit(EXIT_ERROR)
+    settings = build_settings(AuditSettings, **options)
     if watch:
         _watch(settings)
         return

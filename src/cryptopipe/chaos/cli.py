@@ -12,20 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
 
 from cryptopipe.chaos import journal, pipeline, timeline
 from cryptopipe.chaos.settings import ChaosSettings
+from cryptopipe.cli_settings import build_settings
 
 logger = logging.getLogger(__name__)
 
 
 def _settings(**options: Any) -> ChaosSettings:
-    try:
-        return ChaosSettings(**{k: v for k, v in options.items() if v is not None})
-    except ValidationError as exc:
-        click.secho(f"error: invalid settings:\n{exc}", fg="red", err=True)
-        sys.exit(2)
+    return build_settings(ChaosSettings, **options)
 
 
 def experiments(settings: ChaosSettings) -> dict[str, Path]:

@@ -6,8 +6,9 @@ import logging
 
 import click
 import pymysql
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr
 
+from cryptopipe.cli_settings import build_settings
 from cryptopipe.config import CommonSettings
 from cryptopipe.db import accounts
 from cryptopipe.db.migrate import MigrationError, apply_migrations
@@ -97,11 +98,11 @@ def migrate_command(create_app_user: bool, create_reader_user: bool) -> None:
 
     Reads CRYPTOPIPE_MYSQL_HOST/PORT/DATABASE and CRYPTOPIPE_MYSQL_ADMIN_USER/PASSWORD.
     """
+    settings = build_settings(MigrateSettings)
     try:
-        settings = MigrateSettings()
         applied = migrate(
             settings, create_app_user=create_app_user, create_reader_user=create_reader_user
         )
-    except (ValidationError, MigrationError, pymysql.err.MySQLError, RuntimeError) as exc:
+    except (MigrationError, pymysql.err.MySQLError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"applied migrations: {applied}" if applied else "schema is up to date")

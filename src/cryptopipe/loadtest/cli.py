@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from pydantic import ValidationError
 
+from cryptopipe.cli_settings import build_settings
 from cryptopipe.loadtest import plan as names
 from cryptopipe.loadtest import verdict as vd
 from cryptopipe.loadtest.settings import LoadtestSettings
@@ -393,12 +393,7 @@ def loadtest(**options: Any) -> None:
     ./pyproject.toml. Writes Locust's CSV and HTML report, verdict.json and summary.md to
     --out. Exit code 0 only if the audit is complete and the SLOs held (1: not, 2: error).
     """
-    given = {k: v for k, v in options.items() if v is not None}
-    try:
-        settings = LoadtestSettings(**given)
-    except ValidationError as exc:
-        click.secho(f"error: invalid settings:\n{exc}", fg="red", err=True)
-        sys.exit(EXIT_ERROR)
+    settings = build_settings(LoadtestSettings, **options)
     try:
         code = execute(settings)
     except Exception as exc:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from pydantic import ValidationError
 
+from cryptopipe.cli_settings import build_settings
 from cryptopipe.dashboards.generate import load_all
 from cryptopipe.dashboards.queries import interval_seconds
 from cryptopipe.report import default_out
@@ -77,10 +77,10 @@ def render(settings: StackSettings, since_s: int, out: Path) -> tuple[Path, list
 @click.option("--state-dir", type=click.Path(path_type=Path), default=None, help="Stack state dir.")
 def report(since: str, out: Path | None, state_dir: Path | None) -> None:
     """Draw the dashboards' panels from the local stack into one HTML page and PNGs."""
+    settings = build_settings(StackSettings, state_dir=state_dir)
     try:
-        settings = StackSettings(state_dir=state_dir) if state_dir else StackSettings()
         since_s = int(interval_seconds(since))
-    except (ValidationError, ValueError) as exc:
+    except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     target = out or default_out(settings.state_dir)
     click.echo(f"report: last {since} from the local stack into {target}", err=True)

@@ -9,12 +9,15 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import click
 
+from cryptopipe.cli_settings import build_settings
+from cryptopipe.producer.settings import Source
 from cryptopipe.report import default_out
 from cryptopipe.runner import progress
+from cryptopipe.runner.settings import RunSettings
 from cryptopipe.stack.manager import Stack, tail
 from cryptopipe.stack.process import ManagedProcess
 from cryptopipe.stack.settings import StackSettings
@@ -115,43 +118,65 @@ def _drain_and_audit(symbols: str | None, processor: ManagedProcess, wait_s: flo
 @click.command("run")
 @click.option(
     "--source",
-    type=click.Choice(["synthetic", "binance", "replay"]),
-    default="synthetic",
-    show_default=True,
-    help="Trade source for the producer (binance needs network access to Binance).",
+    type=click.Choice(get_args(Source)),
+    default=None,
+    help="Trade source for the producer (binance needs network access to Binance). "
+    "Env CRYPTOPIPE_SOURCE; default synthetic.",
 )
-@click.option("--symbols", default=None, help="Comma-separated symbols (producer default).")
 @click.option(
-    "--rate", type=float, default=500.0, show_default=True, help="synthetic: trades per second."
+    "--symbols",
+    default=None,
+    help="Comma-separated symbols (env CRYPTOPIPE_SYMBOLS; default the producer's).",
 )
-@click.option("--replay-file", type=click.Path(path_type=Path), default=None)
-@click.option("--duration", type=float, default=0.0, help="Stop after N seconds (0: Ctrl-C).")
-@click.option("--interval", type=float, default=2.0, show_default=True, help="Progress period.")
+@click.option(
+    "--rate",
+    type=float,
+    default=None,
+    help="synthetic: trades per second (env CRYPTOPIPE_RATE; default 500).",
+)
+@click.option(
+    "--replay-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="replay: JSON lines of raw frames (env CRYPTOPIPE_REPLAY_FILE).",
+)
+@click.option(
+    "--duration",
+    "run_duration_s",
+    type=float,
+    default=None,
+    help="Stop after N seconds; 0: at Ctrl-C (env CRYPTOPIPE_RUN_DURATION_S; default 0).",
+)
+@click.option(
+    "--interval",
+    "run_interval_s",
+    type=float,
+    default=None,
+    help="Seconds between progress lines (env CRYPTOPIPE_RUN_INTERVAL_S; default 2).",
+)
 @click.option(
     "--drain",
-    "drain_s",
+    "run_drain_s",
     type=float,
-    default=90.0,
-    show_default=True,
-    help="At the end, wait this long for the processor to commit everything (audited).",
+    default=None,
+    help="At the end, wait this long for the processor to commit everything, audited "
+    "(env CRYPTOPIPE_RUN_DRAIN_S; default 90).",
 )
-@click.option("--down", "down_after", is_flag=True, help="Also stop the stack at the end.")
-def run(
-    source: str,
-    symbols: str | None,
-    rate: float,
-    replay_file: Path | None,
-    duration: float,
-    interval: float,
-    drain_s: float,
-    down_after: bool,
-) -> None:
+@click.option(
+    "--down",
+    "run_down",
+    is_flag=True,
+    default=None,
+    help="Also stop the stack at the end (env CRYPTOPIPE_RUN_DOWN).",
+)
+def run(**options: Any) -> None:
     """Bring the stack up, run producer + processor + audit, show progress until interrupted.
 
     Services run in the background with logs under the state dir; Ctrl-C (or --duration) stops
-    them cleanly: the producer flushes, the processor commits, then they exit.
+    them cleanly: the producer flushes, the processor commits, then they exit. Every option is
+    also a CRYPTOPIPE_* variable (RunSettings); bad settings exit 2 before anything starts.
     """
-    settings = StackSettings()
+    settings = build_settings(RunSettings, **options)
     stack = Stack(settings)
     try:
         stack.up(progress=lambda m: click.echo(f"  {m}", err=True))
@@ -171,7 +196,9 @@ def run(
         sys.exit(1)
 
     env = service_env(stack.settings)
-    commands = service_commands(source, symbols, rate, {"--replay-file": replay_file})
+    commands = service_commands(
+        settings.source, settings.symbols, settings.rate, {"--replay-file": settings.replay_file}
+    )
     for name in PIPELINE:
         procs[name].start(commands[name], env=env)
         click.echo(f"  started {name} (log: {procs[name].log_file})", err=True)
@@ -187,7 +214,7 @@ def run(
     exit_code = 0
     started = time.monotonic()
     last = progress.snapshot(time.time(), producer_url, processor_url)
-    while not stop.wait(interval):
+    while not stop.wait(settings.run_interval_s):
         now = progress.snapshot(time.time(), producer_url, processor_url)
         click.echo(progress.format_line(last, now))
         last = now
@@ -202,16 +229,16 @@ def run(
                 )
             exit_code = 1
             break
-        if duration and time.monotonic() - started >= duration:
+        if settings.run_duration_s and time.monotonic() - started >= settings.run_duration_s:
             break
 
     click.echo("stopping the pipeline ...", err=True)
     _stop(procs, "producer", 60)
     if exit_code == 0:
-        _drain_and_audit(symbols, procs["processor"], drain_s)
+        _drain_and_audit(settings.symbols, procs["processor"], settings.run_drain_s)
     _stop(procs, "processor", 60)
     _stop(procs, "audit", 30)
-    if down_after:
+    if settings.run_down:
         stack.down(progress=lambda m: click.echo(f"  {m}", err=True))
     else:
         click.echo("The stack keeps running: `cryptopipe stack down` stops it.", err=True)

@@ -6,11 +6,10 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
-from pydantic import ValidationError
 
+from cryptopipe.cli_settings import build_settings
 from cryptopipe.generated import write_or_check
 from cryptopipe.slo import generate as gen
 from cryptopipe.slo.promtool import check_queries, check_rule_text, find_promtool
@@ -47,12 +46,7 @@ def _fail(problems: list[str]) -> None:
 
 def settings_from(**options: str | None) -> SLOSettings:
     """The settings: CLI options that were given, the rest from CRYPTOPIPE_* variables."""
-    try:
-        overrides: dict[str, Any] = {k: v for k, v in options.items() if v is not None}
-        return SLOSettings(**overrides)
-    except ValidationError as exc:
-        _fail([f"invalid settings: {exc}"])
-        raise AssertionError("unreachable") from exc
+    return build_settings(SLOSettings, **options)
 
 
 def load_checked(paths: tuple[Path, ...], settings: SLOSettings) -> SpecSet:
