@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from cryptopipe import idranges
 from cryptopipe.dlq import MAX_DETAIL_CHARS, DlqReason
-from cryptopipe.processor import ranges
 from cryptopipe.processor.candles import PartialCandle
 
 
@@ -70,7 +70,7 @@ class BatchResult:
     # newest trade time seen per symbol in this batch (valid rows, any status)
     symbol_max_time_us: dict[str, int] = field(default_factory=dict)
     # full, merged id ranges of every symbol this batch accepted trades of
-    symbol_ranges: dict[str, list[ranges.Range]] = field(default_factory=dict)
+    symbol_ranges: dict[str, list[idranges.Range]] = field(default_factory=dict)
     late: list[LateTrade] = field(default_factory=list)
     rejected: list[RejectedRow] = field(default_factory=list)
 
@@ -87,7 +87,7 @@ class BatchResult:
 
 
 def merged_symbol_ranges(
-    stored: dict[str, list[ranges.Range]], new: dict[str, list[ranges.Range]]
-) -> dict[str, list[ranges.Range]]:
+    stored: dict[str, list[idranges.Range]], new: dict[str, list[idranges.Range]]
+) -> dict[str, list[idranges.Range]]:
     """For each symbol with new ids: stored ranges united with the new ones."""
-    return {sym: ranges.merge(stored.get(sym, []), rs) for sym, rs in new.items() if rs}
+    return {sym: idranges.merge(stored.get(sym, []), rs) for sym, rs in new.items() if rs}

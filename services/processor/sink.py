@@ -26,11 +26,11 @@ import pymysql
 import pymysql.cursors
 
 from cryptopipe.db.connection import app_connection
+from cryptopipe.idranges import Range
 from cryptopipe.processor import sql
 from cryptopipe.processor.batch import BatchResult
 from cryptopipe.processor.candles import us_to_datetime
 from cryptopipe.processor.metrics import ProcessorMetrics
-from cryptopipe.processor.ranges import Range
 from cryptopipe.processor.settings import ProcessorSettings
 
 logger = logging.getLogger(__name__)

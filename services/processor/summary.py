@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptopipe import idranges
 from cryptopipe.dlq import DlqReason
-from cryptopipe.processor import ranges
 from cryptopipe.processor.batch import LateTrade, RejectedRow
 from cryptopipe.processor.candles import PartialCandle, merge_all, rollup
 from cryptopipe.processor.intervals import Interval
@@ -43,7 +43,7 @@ class Summary:
     candles: list[PartialCandle] = field(default_factory=list)
     # the accepted ids per symbol as ranges; None if a group's ids have holes (then the
     # caller must compute them from the rows)
-    new_ranges: dict[str, list[ranges.Range]] | None = None
+    new_ranges: dict[str, list[idranges.Range]] | None = None
     late: list[LateTrade] = field(default_factory=list)
     rejected: list[RejectedRow] = field(default_factory=list)
     traced: list[TracedTrade] = field(default_factory=list)
@@ -118,7 +118,7 @@ def fold(groups: Iterable[Group], direct: list[Interval], rolled: list[Interval]
     out = Summary()
     per_bucket: dict[int, int] = {}
     partials: dict[str, list[PartialCandle]] = {i.label: [] for i in direct}
-    runs: dict[str, list[ranges.Range]] = {}
+    runs: dict[str, list[idranges.Range]] = {}
     holes = False
     traced: list[tuple[int, int, TracedTrade]] = []
     for g in groups:
@@ -152,7 +152,7 @@ def fold(groups: Iterable[Group], direct: list[Interval], rolled: list[Interval]
         out.candles += merged[interval.label]
     for interval in rolled:
         out.candles += rollup(merged[direct[0].label], interval.label, interval.micros)
-    out.new_ranges = None if holes else {sym: ranges.normalize(rs) for sym, rs in runs.items()}
+    out.new_ranges = None if holes else {sym: idranges.normalize(rs) for sym, rs in runs.items()}
     out.rejected.sort(key=lambda x: (x.partition, x.offset))
     out.late.sort(key=lambda x: (x.partition, x.offset))
     traced.sort(key=lambda x: (x[0], x[1]))

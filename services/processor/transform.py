@@ -20,8 +20,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as sf
 
+from cryptopipe.idranges import Range
 from cryptopipe.processor.intervals import Interval
-from cryptopipe.processor.ranges import Range
 from cryptopipe.processor.settings import DEFAULT_EXCERPT_BYTES
 from cryptopipe.processor.summary import (
     STATUS_ACCEPTED,

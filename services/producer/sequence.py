@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
+from cryptopipe import idranges
+
 
 class Verdict(Enum):
     PRODUCE = "produce"
@@ -36,8 +38,8 @@ class Gap:
 @dataclass(slots=True)
 class _SymbolState:
     last_id: int
-    # Sorted, disjoint, inclusive [lo, hi] ranges below last_id not yet produced.
-    missing: list[list[int]] = field(default_factory=list)
+    # The ids below last_id not produced yet, as normalized ranges (cryptopipe.idranges).
+    missing: list[idranges.Range] = field(default_factory=list)
 
 
 Snapshot = dict[str, dict[str, object]]
@@ -70,38 +72,21 @@ class SequenceTracker:
             return Verdict.PRODUCE, None
         if trade_id > last:
             gap = Gap(symbol, last + 1, trade_id - 1)
-            state.missing.append([gap.first_id, gap.last_id])
+            state.missing.append((gap.first_id, gap.last_id))  # above all others: still sorted
             state.last_id = trade_id
             return Verdict.PRODUCE, gap
-        if self._fill(state.missing, trade_id):
+        if idranges.contains(state.missing, trade_id):  # a backfill fills a gap
+            state.missing = idranges.subtract(state.missing, trade_id, trade_id)
             return Verdict.PRODUCE, None
         return Verdict.DUPLICATE, None
-
-    @staticmethod
-    def _fill(missing: list[list[int]], trade_id: int) -> bool:
-        for index, (lo, hi) in enumerate(missing):
-            if trade_id < lo:
-                return False
-            if trade_id > hi:
-                continue
-            if lo == hi:
-                del missing[index]
-            elif trade_id == lo:
-                missing[index][0] = lo + 1
-            elif trade_id == hi:
-                missing[index][1] = hi - 1
-            else:
-                missing[index : index + 1] = [[lo, trade_id - 1], [trade_id + 1, hi]]
-            return True
-        return False
 
     def missing(self, symbol: str) -> list[tuple[int, int]]:
         """The id ranges of ``symbol`` still to backfill, oldest first."""
         state = self._state.get(symbol)
-        return [] if state is None else [(lo, hi) for lo, hi in state.missing]
+        return [] if state is None else list(state.missing)
 
     def missing_count(self) -> int:
-        return sum(hi - lo + 1 for s in self._state.values() for lo, hi in s.missing)
+        return sum(idranges.size(s.missing) for s in self._state.values())
 
     def last_id(self, symbol: str) -> int | None:
         state = self._state.get(symbol)
@@ -110,18 +95,8 @@ class SequenceTracker:
     def give_up(self, symbol: str, first_id: int, last_id: int) -> None:
         """Forget a missing range that can no longer be filled (it stays counted as lost)."""
         state = self._state.get(symbol)
-        if state is None:
-            return
-        kept: list[list[int]] = []
-        for lo, hi in state.missing:
-            if hi < first_id or lo > last_id:
-                kept.append([lo, hi])
-                continue
-            if lo < first_id:
-                kept.append([lo, first_id - 1])
-            if hi > last_id:
-                kept.append([last_id + 1, hi])
-        state.missing = kept
+        if state is not None:
+            state.missing = idranges.subtract(state.missing, first_id, last_id)
 
     def snapshot(self) -> Snapshot:
         """Plain-JSON view: per symbol the last id and the missing ranges."""
@@ -140,7 +115,7 @@ class SequenceTracker:
             if symbol not in symbols or type(last_id) is not int or not isinstance(missing, list):
                 continue
             ranges = [
-                [r[0], r[1]]
+                (r[0], r[1])
                 for r in missing
                 if isinstance(r, list)
                 and len(r) == 2
@@ -148,6 +123,6 @@ class SequenceTracker:
                 and type(r[1]) is int
                 and r[0] <= r[1] < last_id
             ]
-            self._state[symbol] = _SymbolState(last_id, sorted(ranges))
+            self._state[symbol] = _SymbolState(last_id, idranges.normalize(ranges))
             restored += 1
         return restored

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from cryptopipe.processor import ranges as idranges
+from cryptopipe import idranges
 
 MICROS = 1_000_000
 
@@ -59,7 +59,7 @@ class IdTally:
 
     @property
     def distinct(self) -> int:
-        return sum(hi - lo + 1 for lo, hi in self.ranges)
+        return idranges.size(self.ranges)
 
     @property
     def first_id(self) -> int | None:
@@ -71,7 +71,7 @@ class IdTally:
 
     def gaps(self) -> list[idranges.Range]:
         """Missing id ranges between the first and last id seen."""
-        return [(a[1] + 1, b[0] - 1) for a, b in zip(self.ranges, self.ranges[1:], strict=False)]
+        return idranges.holes(self.ranges)
 
     def contains(self, trade_id: int) -> bool:
         return idranges.contains(self.ranges, trade_id)

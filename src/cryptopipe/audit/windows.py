@@ -14,10 +14,10 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import chain, pairwise
+from itertools import chain
 
+from cryptopipe import idranges
 from cryptopipe.audit.core import MICROS, IdTally, IntervalResult
-from cryptopipe.processor import ranges as idranges
 
 MAX_LISTED_WINDOWS = 20  # wrong windows named per symbol/interval (all are counted)
 
@@ -124,7 +124,7 @@ class IntervalWindows:
     def summary(self, rejected: int = 0) -> IntervalResult:
         """Totals over the windows, and the wrong ones (the first MAX_LISTED_WINDOWS by start)."""
         all_ranges = idranges.normalize(chain.from_iterable(t.ranges for t in self.tallies))
-        gaps = [(a[1] + 1, b[0] - 1) for a, b in pairwise(all_ranges)]
+        gaps = idranges.holes(all_ranges)
         wrong = sorted((r for r in self.results if not r.ok), key=lambda r: r.start_us)
         return IntervalResult(
             symbol=self.symbol,

@@ -22,9 +22,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pyspark.sql import SparkSession
 
 from cryptopipe.dlq import parse_headers
+from cryptopipe.idranges import compact
 from cryptopipe.observability import tracing
 from cryptopipe.processor.job import run
-from cryptopipe.processor.ranges import compact
 from cryptopipe.processor.settings import DEFAULT_EXCERPT_BYTES
 from cryptopipe.processor.transform import MAX_INLINE_RANGES, BatchTransform
 from tests.integration.processor.conftest import (

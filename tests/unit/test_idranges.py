@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from cryptopipe.processor import ranges
+from cryptopipe import idranges as ranges
 
 
 def test_compact_coalesces_consecutive_ids_and_keeps_holes() -> None:

@@ -1,15 +1,20 @@
-"""Compact sets of trade ids as sorted, disjoint, non-adjacent ``[lo, hi]`` ranges.
+"""Sets of trade ids as ranges: the one owner of merge, holes and membership. Pure, no I/O.
 
-Binance trade ids are per-symbol sequences, so the ids a symbol has had decided (counted in the
-candles, or recorded as late) compress to one range plus one per hole (ids Kafka has not
-delivered yet). The processor keeps these ranges in MySQL to count each trade once however often
-Kafka delivers it.
+Binance trade ids are per-symbol sequences, so a set of ids compresses to one ``[lo, hi]``
+range (inclusive) plus one per hole. A *normalized* range list is sorted, disjoint and
+non-adjacent (``[1, 3], [5, 5]``, never ``[1, 3], [4, 5]``): every id set has exactly one.
+
+Users: the producer keeps the ids still to backfill below the last id it produced
+(producer/sequence.py), the processor keeps the ids it counted in MySQL so a redelivered trade
+counts once (processor/batch.py, summary.py, sink.py), and the audit keeps the distinct ids it
+read from the topic and their holes (audit/core.py, windows.py).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
+from itertools import pairwise
 
 Range = tuple[int, int]
 
@@ -36,6 +41,30 @@ def compact(ids: Iterable[int]) -> list[Range]:
 def merge(existing: Sequence[Range], new: Iterable[Range]) -> list[Range]:
     """The union of two range sets, normalized."""
     return normalize([*existing, *new])
+
+
+def subtract(ranges: Iterable[Range], lo: int, hi: int) -> list[Range]:
+    """``ranges`` without the ids ``lo..hi`` (the parts outside it kept, in order)."""
+    out: list[Range] = []
+    for a, b in ranges:
+        if b < lo or a > hi:
+            out.append((a, b))
+            continue
+        if a < lo:
+            out.append((a, lo - 1))
+        if b > hi:
+            out.append((hi + 1, b))
+    return out
+
+
+def holes(ranges: Sequence[Range]) -> list[Range]:
+    """The ids missing between the first and the last id of normalized ``ranges``."""
+    return [(a[1] + 1, b[0] - 1) for a, b in pairwise(ranges)]
+
+
+def size(ranges: Iterable[Range]) -> int:
+    """How many ids disjoint ``ranges`` hold."""
+    return sum(hi - lo + 1 for lo, hi in ranges)
 
 
 def contains(ranges: Sequence[Range], trade_id: int) -> bool:
