@@ -17,6 +17,7 @@ from cryptopipe.chaos.cli import chaos
 from cryptopipe.cli_settings import build_settings
 from cryptopipe.dashboards.cli import dashboards
 from cryptopipe.db.cli import db
+from cryptopipe.exchange.cli import exchange
 from cryptopipe.loadtest.cli import loadtest
 from cryptopipe.observability.logs import LogFormat, configure_logging
 from cryptopipe.processor.cli import process
@@ -214,6 +215,7 @@ main.add_command(slo)
 main.add_command(alerts)
 main.add_command(dashboards)
 main.add_command(chaos)
+main.add_command(exchange)
 main.add_command(loadtest)
 
 

@@ -21,7 +21,7 @@ from cryptopipe.stack.process import wait_until
 
 logger = logging.getLogger(__name__)
 
-PIPELINE_SERVICES = frozenset(PIPELINE)
+PIPELINE_SERVICES = frozenset((*PIPELINE, pipeline.EXCHANGE))
 
 
 def _signal(name: str, sig: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from cryptopipe.chaos import journal, pipeline, timeline
-from cryptopipe.chaos.settings import ChaosSettings
+from cryptopipe.chaos.settings import EXCHANGE_TAG, ChaosSettings
 from cryptopipe.cli_settings import build_settings
 
 logger = logging.getLogger(__name__)
@@ -72,6 +72,8 @@ def experiment_env(settings: ChaosSettings) -> dict[str, str]:
             "CRYPTOPIPE_CHAOS_PROMETHEUS_URL": settings.prometheus_url(),
             "CRYPTOPIPE_CHAOS_TOXIPROXY_URL": f"http://127.0.0.1:{settings.toxiproxy_port}",
             "CRYPTOPIPE_CHAOS_SYMBOLS_REGEX": "|".join(settings.symbol_set()),
+            "CRYPTOPIPE_CHAOS_SOURCE": settings.chaos_source,
+            "CRYPTOPIPE_EXCHANGE_PORT": str(settings.exchange_port),
         }
     )
     return env
@@ -190,6 +192,8 @@ def chaos_run(
 
     settings = _settings(chaos_journal_dir=journal_dir, toxiproxy=True)
     chosen = _pick(settings, names, run_all)
+    if any(EXCHANGE_TAG in json.loads(p.read_text()).get("tags", []) for p in chosen.values()):
+        settings = settings.model_copy(update={"chaos_source": "exchange"})
     if not no_start:
         try:
             Stack(settings).up(progress=lambda m: click.echo(f"  {m}", err=True))

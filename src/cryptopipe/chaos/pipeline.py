@@ -2,15 +2,19 @@
 
 The producer bootstraps through Toxiproxy (every broker behind its proxy) and the processor
 reaches MariaDB through Toxiproxy, so the network faults of the experiments reach them; the
-audit watches directly. Each service's command and environment are recorded next to its pid
-file, so an experiment's repair (``start_service``) starts it again exactly as it was, and the
-processor resumes from its checkpoint.
+audit watches directly. With ``chaos_source = "exchange"`` the load comes from the served
+exchange (`cryptopipe exchange serve`, started first) and the producer reads it with
+``--source binance``, so the exchange's faults reach the real producer. Each service's command
+and environment are recorded next to its pid file, so an experiment's repair
+(``start_service``) starts it again exactly as it was, and the processor resumes from its
+checkpoint.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 
 from cryptopipe.chaos.settings import ChaosSettings
@@ -19,6 +23,8 @@ from cryptopipe.stack.manager import Stack
 from cryptopipe.stack.process import ManagedProcess, wait_until
 
 logger = logging.getLogger(__name__)
+
+EXCHANGE = "exchange"  # the served exchange: the load of an exchange-source pipeline
 
 
 def _command_file(proc: ManagedProcess) -> Path:
@@ -59,13 +65,53 @@ def pipeline_env(settings: ChaosSettings) -> dict[str, dict[str, str]]:
     }
 
 
+def _start_exchange(settings: ChaosSettings, env: dict[str, str]) -> bool:
+    """Serve the exchange unless it runs; True if started. A new exchange is a new market:
+    the producer's trade-id checkpoint of an earlier one is removed (its ids mean nothing
+    here, and would read as a gap REST cannot fill)."""
+    import httpx  # noqa: PLC0415
+
+    from cryptopipe.producer.checkpoint import checkpoint_path  # noqa: PLC0415
+
+    proc = Stack(settings).process(EXCHANGE)
+    if proc.is_running():
+        return False
+    checkpoint_path(settings.state_dir, settings.topic_trades).unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "cryptopipe.cli", "exchange", "serve"]
+    own = {
+        "CRYPTOPIPE_EXCHANGE_PORT": str(settings.exchange_port),
+        "CRYPTOPIPE_EXCHANGE_SYMBOLS": settings.chaos_symbols,
+        "CRYPTOPIPE_EXCHANGE_RATE": str(settings.chaos_rate),
+    }
+    _command_file(proc).parent.mkdir(parents=True, exist_ok=True)
+    _command_file(proc).write_text(json.dumps({"argv": argv, "env": own}))
+    proc.start(argv, env={**env, **own})
+
+    def serving() -> bool:
+        try:
+            return httpx.get(f"{settings.exchange_url()}/control/state", timeout=5).is_success
+        except httpx.HTTPError:
+            return False
+
+    if not wait_until(serving, 90, interval_s=0.5):
+        raise RuntimeError(f"the exchange does not serve; see {proc.log_file}")
+    return True
+
+
 def start(settings: ChaosSettings, extra_env: dict[str, str] | None = None) -> list[str]:
     """Start every pipeline service that is not running; returns the names started."""
     stack = Stack(settings)
     base = service_env(settings)
-    commands = service_commands("synthetic", settings.chaos_symbols, settings.chaos_rate, {})
-    overrides = pipeline_env(settings)
     started = []
+    if settings.chaos_source == "exchange":
+        if _start_exchange(settings, base):
+            started.append(EXCHANGE)
+        ws = settings.exchange_url().replace("http://", "ws://", 1)
+        urls = {"--ws-url": ws, "--rest-url": settings.exchange_url()}
+        commands = service_commands("binance", settings.chaos_symbols, None, urls)
+    else:
+        commands = service_commands("synthetic", settings.chaos_symbols, settings.chaos_rate, {})
+    overrides = pipeline_env(settings)
     for name in PIPELINE:
         proc = stack.process(name)
         if proc.is_running():
@@ -95,9 +141,10 @@ def restart(settings: ChaosSettings, name: str) -> int:
 
 
 def stop(settings: ChaosSettings, timeout_s: float = 60.0) -> None:
-    """Stop the pipeline: producer first (it flushes), then the processor, then the audit."""
+    """Stop the pipeline: producer first (it flushes), then the processor, then the audit,
+    then the exchange if one serves the load."""
     stack = Stack(settings)
-    for name in PIPELINE:
+    for name in (*PIPELINE, EXCHANGE):
         stack.process(name).stop(timeout_s)
 
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
+from cryptopipe.exchange.settings import DEFAULT_EXCHANGE_PORT
 from cryptopipe.stack.settings import StackSettings
+
+EXCHANGE_TAG = "exchange"  # experiments with this tag need the producer on the exchange
 
 
 def experiments_dir() -> Path:
@@ -37,6 +41,16 @@ class ChaosSettings(StackSettings):
         description="How long `chaos run` waits for the pipeline to commit and for pages "
         "to resolve before the first experiment.",
     )
+    chaos_source: Literal["synthetic", "exchange"] = Field(
+        "synthetic",
+        description="The load of the pipeline under test: the producer's synthetic source, or "
+        "the served exchange (`cryptopipe exchange serve`, at chaos_rate) read with --source "
+        "binance, so exchange faults reach the real producer. `chaos run` picks exchange when "
+        f"an experiment is tagged {EXCHANGE_TAG!r}.",
+    )
+    exchange_port: int = Field(
+        DEFAULT_EXCHANGE_PORT, description="The served exchange's port (its CRYPTOPIPE_ setting)."
+    )
     chaos_max_lag_offsets: int = Field(
         2000,
         gt=0,
@@ -48,6 +62,9 @@ class ChaosSettings(StackSettings):
 
     def alertmanager_url(self) -> str:
         return f"http://127.0.0.1:{self.alertmanager_port}"
+
+    def exchange_url(self) -> str:
+        return f"http://127.0.0.1:{self.exchange_port}"
 
     def symbol_set(self) -> list[str]:
         return [s.strip().upper() for s in self.chaos_symbols.split(",") if s.strip()]

@@ -3,6 +3,7 @@ protocol (see docs and ../shared/binance.md). Not a mock of our code: it speaks 
 protocol on loopback, so the producer runs unmodified against it. The tests, the load tests and
 the chaos experiments use it; its fault controls are the exchange faults they inject."""
 
-from cryptopipe.exchange.emulator import BinanceEmulator, EmulatedTrade
+from cryptopipe.exchange.emulator import BinanceEmulator
+from cryptopipe.exchange.trade import EmulatedTrade
 
 __all__ = ["BinanceEmulator", "EmulatedTrade"]

@@ -8,12 +8,13 @@ WebSocket (``ws_url``):
   GET_PROPERTY with ``{"result": ..., "id": ...}`` answers and ``{"code", "msg", "id"}`` errors;
 - more than 5 incoming messages per second drops the connection (counted as a violation);
 - a ping frame with a payload every ``ping_interval_s``; pongs are checked for the same payload;
-- test controls: server-side disconnects with or without a close frame, ``serverShutdown``.
+- fault controls: server-side disconnects with or without a close frame, ``serverShutdown``,
+  connections that go silent without closing (no data, no pings, no pongs), raw frames
+  (cryptopipe.exchange.control serves them over HTTP for the chaos experiments).
 
 REST (``rest_url``): ``/api/v3/exchangeInfo``, ``/api/v3/historicalTrades`` (paging by fromId,
-limit <= 1000, weight 25), ``X-MBX-USED-WEIGHT-1M``, injected 429 with ``Retry-After`` (a
-request during the Retry-After window gets 418 and counts as a violation), error JSON
-``{"code": -1121, "msg": "Invalid symbol."}``.
+limit <= 1000, weight 25), ``X-MBX-USED-WEIGHT-1M``, injected 429/418 with ``Retry-After``
+(faults.py), error JSON ``{"code": -1121, "msg": "Invalid symbol."}``.
 """
 
 from __future__ import annotations
@@ -21,58 +22,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from aiohttp import WSMsgType, web
 
+from cryptopipe.exchange import trade as history
+from cryptopipe.exchange.rest import RestApi
+from cryptopipe.exchange.trade import EmulatedTrade
+
 T = TypeVar("T")
 
-WEIGHT_HISTORICAL = 25
-WEIGHT_EXCHANGE_INFO = 20
 MAX_INCOMING_PER_S = 5
 # load tests: POST lines of "<stream> <frame>"; each frame goes as is (wrapped on combined
 # connections) to every connection subscribed to the stream. Not kept for REST backfill.
 INJECT_PATH = "/loadtest/frames"
-
-
-@dataclass(frozen=True)
-class EmulatedTrade:
-    symbol: str
-    trade_id: int
-    price: str
-    qty: str
-    time_us: int
-    is_buyer_maker: bool
-
-    def stream_payload(self, micro: bool) -> dict[str, Any]:
-        t = self.time_us if micro else self.time_us // 1000
-        return {
-            "e": "trade",
-            "E": t + (1000 if micro else 1),
-            "s": self.symbol,
-            "t": self.trade_id,
-            "p": self.price,
-            "q": self.qty,
-            "T": t,
-            "m": self.is_buyer_maker,
-            "M": True,
-        }
-
-    def rest_record(self) -> dict[str, Any]:
-        return {
-            "id": self.trade_id,
-            "price": self.price,
-            "qty": self.qty,
-            "quoteQty": "0",
-            "time": self.time_us // 1000,
-            "isBuyerMaker": self.is_buyer_maker,
-            "isBestMatch": True,
-        }
 
 
 @dataclass
@@ -84,6 +51,15 @@ class _Conn:
     streams: set[str] = field(default_factory=set)
     incoming: list[float] = field(default_factory=list)
     pings_sent: list[bytes] = field(default_factory=list)
+    opened_at: float = field(default_factory=time.time)
+    silent_until: float = 0.0  # monotonic: sends nothing and answers no ping until then
+
+    @property
+    def silent(self) -> bool:
+        return time.monotonic() < self.silent_until
+
+    def live(self) -> bool:
+        return not self.ws.closed and not self.silent
 
 
 class BinanceEmulator:
@@ -97,6 +73,9 @@ class BinanceEmulator:
         first_trade_id: int = 1000,
         ping_interval_s: float = 20.0,
         statuses: dict[str, str] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        routes: Callable[[web.Application], None] | None = None,
     ) -> None:
         self.symbols = [s.upper() for s in symbols]
         self.statuses = statuses or {}
@@ -107,19 +86,25 @@ class BinanceEmulator:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
-        self.port = 0
+        self.routes = routes  # more routes on the same server (the HTTP fault controls)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.host = host
+        self.port = port
         # observations
         self.connection_attempts = 0
         self.control_messages: list[dict[str, Any]] = []
         self.pongs_ok = 0
         self.pongs_bad = 0
         self.rate_violations = 0
-        self.rest_calls: list[tuple[str, dict[str, str]]] = []
-        self.rest_violations = 0
+        self.api = RestApi(self.symbols, self.statuses, self.history)
+        self.rest = self.api.faults
+        self.rest_calls = self.api.calls
         self.injected_frames = 0  # frames POSTed to INJECT_PATH
-        self._weight: dict[int, int] = {}
-        self._fail_next: list[float] = []  # Retry-After seconds of the next injected 429s
-        self._blocked_until = 0.0
+
+    @property
+    def rest_violations(self) -> int:
+        """REST requests sent inside a Retry-After window (answered 418)."""
+        return self.rest.violations
 
     # lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> BinanceEmulator:
@@ -141,32 +126,45 @@ class BinanceEmulator:
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
+        return f"ws://{self.host}:{self.port}"
 
     @property
     def rest_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def _call(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a task on the server's loop until it ends or the server stops."""
+
+        def create() -> None:
+            task = self._loop.create_task(coro)
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        self._loop.call_soon_threadsafe(create)
 
     async def _start(self) -> None:
         app = web.Application()
         app.router.add_get("/ws", self._ws_handler)
         app.router.add_get("/ws/{stream}", self._ws_handler)
         app.router.add_get("/stream", self._ws_handler)
-        app.router.add_get("/api/v3/exchangeInfo", self._exchange_info)
-        app.router.add_get("/api/v3/historicalTrades", self._historical_trades)
+        self.api.add_routes(app)
         app.router.add_post(INJECT_PATH, self._inject)
+        if self.routes is not None:
+            self.routes(app)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         server = site._server
         assert server is not None
         self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
 
     async def _stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
         for conn in list(self._conns):
             with contextlib.suppress(Exception):
                 await conn.ws.close()
@@ -192,16 +190,25 @@ class BinanceEmulator:
                 time.time_ns() // 1000,
                 trade_id % 2 == 0,
             )
-            self.history[symbol].append(trade)
+            await self.add(trade, deliver=deliver)
             ids.append(trade_id)
-            if deliver:
-                await self._deliver(trade)
         return ids
+
+    async def add(self, trade: EmulatedTrade, *, deliver: bool = True) -> None:
+        """Record a trade (on the server's loop); the next id of its symbol follows it."""
+        self.history[trade.symbol].append(trade)
+        self._next_id[trade.symbol] = trade.trade_id + 1
+        if deliver:
+            await self._deliver(trade)
+
+    def forget_before(self, before_us: int) -> int:
+        """REST no longer serves trades older than ``before_us`` (its retention)."""
+        return sum(history.trim(trades, before_us) for trades in self.history.values())
 
     async def _deliver(self, trade: EmulatedTrade) -> None:
         stream = f"{trade.symbol.lower()}@trade"
         for conn in list(self._conns):
-            if stream not in conn.streams or conn.ws.closed:
+            if stream not in conn.streams or not conn.live():
                 continue
             payload = trade.stream_payload(conn.micro)
             body = {"stream": stream, "data": payload} if conn.combined else payload
@@ -214,7 +221,7 @@ class BinanceEmulator:
         for line in body.splitlines():
             stream, _, frame = line.partition(" ")
             for conn in list(self._conns):
-                if stream not in conn.streams or conn.ws.closed:
+                if stream not in conn.streams or not conn.live():
                     continue
                 text = f'{{"stream":"{stream}","data":{frame}}}' if conn.combined else frame
                 with contextlib.suppress(Exception):
@@ -223,47 +230,86 @@ class BinanceEmulator:
             self.injected_frames += 1
         return web.json_response({"frames": sent})
 
-    def send_raw(self, frame: str) -> None:
-        """Send one text frame as is to every open connection (bad-input tests)."""
-
-        async def send() -> None:
-            for conn in list(self._conns):
+    # fault controls: each has a coroutine (for the HTTP controls, on the server's loop) and a
+    # blocking method (for a test's thread) -------------------------------------------------
+    async def send_frames(self, frame: str, count: int = 1) -> int:
+        """Send one text frame as is, ``count`` times, to every open, non-silent connection
+        (bad input); returns how many connections got it."""
+        conns = [c for c in self._conns if c.live()]
+        for conn in conns:
+            for _ in range(count):
                 with contextlib.suppress(Exception):
                     await conn.ws.send_str(frame)
+        return len(conns)
 
-        self._call(send())
+    def send_raw(self, frame: str, count: int = 1) -> int:
+        return self._call(self.send_frames(frame, count))
+
+    async def go_silent(self, seconds: float) -> int:
+        """The open connections go silent without closing for ``seconds``: no trades, no
+        pings, no pongs (a stale TCP path). New connections are served normally."""
+        conns = [c for c in self._conns if not c.ws.closed]
+        for conn in conns:
+            conn.silent_until = time.monotonic() + seconds
+        return len(conns)
+
+    def silence(self, seconds: float) -> int:
+        return self._call(self.go_silent(seconds))
+
+    def end_silence(self) -> None:
+        for conn in list(self._conns):
+            conn.silent_until = 0.0
+
+    async def drop_connections(self, *, close_frame: bool) -> int:
+        """Drop every connection, politely (close frame) or not (TCP abort)."""
+        conns = list(self._conns)
+        for conn in conns:
+            if close_frame:
+                with contextlib.suppress(Exception):
+                    await conn.ws.close(code=1001, message=b"going away")
+            else:
+                transport = conn.request.transport
+                if transport is not None:
+                    transport.abort()
+        return len(conns)
 
     def disconnect_all(self, *, close_frame: bool) -> int:
-        """Drop every connection, politely (close frame) or not (TCP abort)."""
+        return self._call(self.drop_connections(close_frame=close_frame))
 
-        async def drop() -> int:
-            conns = list(self._conns)
-            for conn in conns:
-                if close_frame:
-                    await conn.ws.close(code=1001, message=b"going away")
-                else:
-                    transport = conn.request.transport
-                    if transport is not None:
-                        transport.abort()
-            return len(conns)
+    async def announce_shutdown(self, close_after_s: float | None = None) -> int:
+        """Send ``serverShutdown`` (combined name ``!serverShutdown``) to every connection;
+        with ``close_after_s``, close those connections that much later, as the server going
+        away does. Returns the number of connections told."""
+        conns = [c for c in self._conns if c.live()]
+        for conn in conns:
+            payload = {"e": "serverShutdown", "E": int(time.time() * 1000)}
+            body = {"stream": "!serverShutdown", "data": payload} if conn.combined else payload
+            with contextlib.suppress(Exception):
+                await conn.ws.send_str(json.dumps(body))
+        if close_after_s is not None:
+            self.spawn(self._close_later(conns, close_after_s))
+        return len(conns)
 
-        return self._call(drop())
+    def server_shutdown(self, close_after_s: float | None = None) -> int:
+        return self._call(self.announce_shutdown(close_after_s))
 
-    def server_shutdown(self) -> None:
-        """Send ``serverShutdown`` (combined name ``!serverShutdown``) to every connection."""
-
-        async def send() -> None:
-            for conn in list(self._conns):
-                payload = {"e": "serverShutdown", "E": int(time.time() * 1000)}
-                body = {"stream": "!serverShutdown", "data": payload} if conn.combined else payload
-                with contextlib.suppress(Exception):
-                    await conn.ws.send_str(json.dumps(body))
-
-        self._call(send())
+    async def _close_later(self, conns: list[_Conn], delay_s: float) -> None:
+        await asyncio.sleep(delay_s)
+        for conn in conns:
+            with contextlib.suppress(Exception):
+                await conn.ws.close(code=1001, message=b"server shutdown")
 
     def fail_next_rest(self, count: int, retry_after_s: float) -> None:
         """The next ``count`` REST calls answer 429 with ``Retry-After``."""
-        self._fail_next.extend([retry_after_s] * count)
+        self.rest.refuse(429, retry_after_s, count=count)
+
+    def connections(self) -> list[dict[str, Any]]:
+        """The open connections: since when (epoch s), streams, silent or not."""
+        return [
+            {"opened_at": c.opened_at, "streams": sorted(c.streams), "silent": c.silent}
+            for c in self._conns
+            if not c.ws.closed
+        ]
 
     def open_connections(self) -> int:
         return sum(1 for c in self._conns if not c.ws.closed)
@@ -296,7 +342,8 @@ class BinanceEmulator:
             async for msg in ws:
                 if msg.type == WSMsgType.PING:
                     self._count_incoming(conn)
-                    await ws.pong(msg.data)
+                    if not conn.silent:
+                        await ws.pong(msg.data)
                 elif msg.type == WSMsgType.PONG:
                     if msg.data in conn.pings_sent:
                         self.pongs_ok += 1
@@ -326,6 +373,8 @@ class BinanceEmulator:
         n = 0
         while not conn.ws.closed:
             await asyncio.sleep(self.ping_interval_s)
+            if conn.silent:
+                continue
             n += 1
             payload = f"ping-{n}-{time.time_ns()}".encode()
             conn.pings_sent.append(payload)
@@ -356,84 +405,3 @@ class BinanceEmulator:
             await conn.ws.send_json({"code": 2, "msg": "Invalid request", "id": msg_id})
             return
         await conn.ws.send_json({"result": result, "id": msg_id})
-
-    # REST ------------------------------------------------------------------------------
-    def _rest_guard(self, request: web.Request, weight: int) -> web.Response | None:
-        self.rest_calls.append((request.path, dict(request.query)))
-        now = time.monotonic()
-        if now < self._blocked_until:
-            self.rest_violations += 1
-            return web.json_response(
-                {"code": -1003, "msg": "IP banned (ignored Retry-After)."},
-                status=418,
-                headers={"Retry-After": str(int(self._blocked_until - now) + 1)},
-            )
-        if self._fail_next:
-            retry_after = self._fail_next.pop(0)
-            self._blocked_until = now + retry_after
-            return web.json_response(
-                {"code": -1003, "msg": "Too many requests."},
-                status=429,
-                headers={"Retry-After": str(math.ceil(retry_after))},  # whole seconds
-            )
-        minute = int(time.time() // 60)
-        self._weight[minute] = self._weight.get(minute, 0) + weight
-        return None
-
-    def _headers(self) -> dict[str, str]:
-        return {"X-MBX-USED-WEIGHT-1M": str(self._weight.get(int(time.time() // 60), 0))}
-
-    def _invalid_symbol(self) -> web.Response:
-        return web.json_response(
-            {"code": -1121, "msg": "Invalid symbol."}, status=400, headers=self._headers()
-        )
-
-    async def _exchange_info(self, request: web.Request) -> web.Response:
-        refused = self._rest_guard(request, WEIGHT_EXCHANGE_INFO)
-        if refused is not None:
-            return refused
-        wanted = self.symbols
-        if "symbols" in request.query:
-            wanted = json.loads(request.query["symbols"])
-        elif "symbol" in request.query:
-            wanted = [request.query["symbol"]]
-        if any(s not in self.symbols for s in wanted):
-            return self._invalid_symbol()
-        symbols = [
-            {
-                "symbol": s,
-                "status": self.statuses.get(s, "TRADING"),
-                "filters": [
-                    {"filterType": "PRICE_FILTER", "tickSize": "0.01000000"},
-                    {"filterType": "LOT_SIZE", "stepSize": "0.00001000"},
-                ],
-            }
-            for s in wanted
-        ]
-        body = {"timezone": "UTC", "serverTime": int(time.time() * 1000), "symbols": symbols}
-        return web.json_response(body, headers=self._headers())
-
-    async def _historical_trades(self, request: web.Request) -> web.Response:
-        refused = self._rest_guard(request, WEIGHT_HISTORICAL)
-        if refused is not None:
-            return refused
-        symbol = request.query.get("symbol", "")
-        if symbol not in self.history:
-            return self._invalid_symbol()
-        try:
-            limit = int(request.query.get("limit", "500"))
-            from_id = int(request.query["fromId"]) if "fromId" in request.query else None
-        except ValueError:
-            return web.json_response(
-                {"code": -1100, "msg": "Illegal characters found in a parameter."}, status=400
-            )
-        if not 1 <= limit <= 1000:
-            return web.json_response(
-                {"code": -1130, "msg": "Invalid data sent for a parameter."}, status=400
-            )
-        trades = self.history[symbol]
-        if from_id is None:
-            page = trades[-limit:]
-        else:
-            page = [t for t in trades if t.trade_id >= from_id][:limit]
-        return web.json_response([t.rest_record() for t in page], headers=self._headers())

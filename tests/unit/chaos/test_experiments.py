@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from cryptopipe.chaos.settings import experiments_dir
+from cryptopipe.chaos.settings import EXCHANGE_TAG, experiments_dir
 
 EXPERIMENTS = sorted(experiments_dir().glob("*.json"))
 
@@ -30,7 +30,16 @@ def _activities(doc: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_the_experiments_ship_with_the_package() -> None:
     names = {p.stem for p in EXPERIMENTS}
-    assert {"processor-kill", "kafka-partition", "mariadb-outage"} <= names
+    assert {
+        "processor-kill",
+        "kafka-partition",
+        "mariadb-outage",
+        "producer-kill",
+        "exchange-disconnect-storm",
+        "exchange-server-shutdown",
+        "exchange-silent-connection",
+        "exchange-429-backfill",
+    } <= names
 
 
 def test_chaos_validate_accepts_every_experiment() -> None:
@@ -72,3 +81,16 @@ def test_each_experiment_rolls_back_and_proves_completeness(path: Path) -> None:
         provider = activity["provider"]
         module = importlib.import_module(provider["module"])
         assert callable(getattr(module, provider["func"])), activity["name"]
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
+def test_exchange_faults_run_on_the_exchange_and_are_lifted(path: Path) -> None:
+    """An experiment that calls the exchange's fault controls is tagged so that `chaos run`
+    puts the producer on the served exchange, and a rollback lifts every exchange fault."""
+    doc = _load(path)
+    module = "cryptopipe.chaos.exchange"
+    calls = [a for a in doc["method"] if a["provider"]["module"] == module]
+    assert (EXCHANGE_TAG in doc["tags"]) == bool(calls), "tagged exchange iff it uses it"
+    if any(a["type"] == "action" for a in calls):
+        lifted = [a for a in doc["rollbacks"] if a["provider"]["func"] == "reset_faults"]
+        assert lifted, "a rollback lifts the exchange faults"
