@@ -16,10 +16,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from prometheus_client.samples import Exemplar
 
+from cryptopipe.observability.histograms import WeightedHistogram
 from cryptopipe.processor.end_offsets import EndOffsetsRefresher
 
 logger = logging.getLogger(__name__)
@@ -27,68 +27,6 @@ logger = logging.getLogger(__name__)
 P = "cryptopipe_processor_"
 LATENCY_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 DURATION_BUCKETS_S = (0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 120.0)
-
-
-class WeightedHistogram(Collector):
-    """A histogram that takes (value, count) pairs, so one observation can stand for many trades.
-
-    prometheus_client's Histogram has no weighted observe; observing each of 50,000 trades of a
-    batch one by one would cost more than the batch itself.
-    """
-
-    def __init__(self, name: str, doc: str, buckets: Iterable[float]) -> None:
-        self._name = name
-        self._doc = doc
-        self._bounds = sorted(buckets)
-        self._counts = [0] * (len(self._bounds) + 1)
-        self._sum = 0.0
-        self._exemplars: dict[int, Exemplar] = {}
-
-    def _index(self, value: float) -> int:
-        for i, bound in enumerate(self._bounds):
-            if value <= bound:
-                return i
-        return len(self._bounds)
-
-    def observe(self, value: float, count: int = 1) -> None:
-        idx = self._index(value)
-        self._counts[idx] += count
-        self._sum += value * count
-
-    def exemplar(self, value: float, trace_id: str) -> None:
-        """Attach an already observed traced trade to its bucket (OpenMetrics exemplar)."""
-        self._exemplars[self._index(value)] = Exemplar({"trace_id": trace_id}, value, time.time())
-
-    def snapshot(self) -> tuple[list[tuple[str, float]], float]:
-        cumulative: list[tuple[str, float]] = []
-        running = 0
-        for bound, n in zip([*self._bounds, float("inf")], self._counts, strict=True):
-            running += n
-            cumulative.append(("+Inf" if bound == float("inf") else repr(bound), float(running)))
-        return cumulative, self._sum
-
-    def quantile(self, q: float) -> float:
-        """Upper bucket bound holding quantile ``q`` (for benchmark reports)."""
-        total = sum(self._counts)
-        if total == 0:
-            return float("nan")
-        running = 0
-        for bound, n in zip([*self._bounds, float("inf")], self._counts, strict=True):
-            running += n
-            if running >= q * total:
-                return bound
-        return float("inf")
-
-    def collect(self) -> Iterable[HistogramMetricFamily]:
-        buckets, total = self.snapshot()
-        exemplars = dict(self._exemplars)
-        with_exemplars: list[Any] = [
-            (le, value, exemplars[i]) if i in exemplars else (le, value)
-            for i, (le, value) in enumerate(buckets)
-        ]
-        fam = HistogramMetricFamily(self._name, self._doc)
-        fam.add_metric([], with_exemplars, total)
-        yield fam
 
 
 class FreshnessCollector(Collector):
@@ -292,10 +230,14 @@ class ProcessorMetrics:
             "How long the current MySQL operation has been running, retries included (0: idle)",
             registry=r,
         )
+        # weighted: one observation per latency bucket of a batch stands for its trades
         self.e2e_latency = WeightedHistogram(
-            P + "end_to_end_latency_seconds", "Trade time to MySQL commit", LATENCY_BUCKETS_S
+            P + "end_to_end_latency_seconds",
+            "Trade time to MySQL commit",
+            LATENCY_BUCKETS_S,
+            registry=r,
         )
-        r.register(self.e2e_latency)
+        self.e2e_latency.child()  # exported (all zero) from the start
         self.last_trade_time = Gauge(
             P + "last_committed_trade_timestamp_seconds",
             "Trade time of the newest trade committed, per symbol",

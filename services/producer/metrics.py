@@ -10,7 +10,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
-from cryptopipe.producer.hotmetrics import HotCounter, HotHistogram
+from cryptopipe.observability.histograms import WeightedHistogram
+from cryptopipe.producer.hotmetrics import HotCounter
 
 logger = logging.getLogger(__name__)
 
@@ -84,11 +85,11 @@ class ProducerMetrics:
         self.rest_used_weight = Gauge(
             P + "rest_used_weight", "Last X-MBX-USED-WEIGHT-1M seen", registry=r
         )
-        self.ingest_lag = HotHistogram(
-            P + "ingest_lag_seconds", "Receive time minus trade time", ["symbol"], _LAG_BUCKETS, r
+        self.ingest_lag = WeightedHistogram(
+            P + "ingest_lag_seconds", "Receive time minus trade time", _LAG_BUCKETS, ["symbol"], r
         )
-        self.delivery_latency = HotHistogram(
-            P + "delivery_latency_seconds", "produce() to delivery report", [], _DELIVERY_BUCKETS, r
+        self.delivery_latency = WeightedHistogram(
+            P + "delivery_latency_seconds", "produce() to delivery report", _DELIVERY_BUCKETS, [], r
         )
         self.queue_depth = Gauge(
             P + "queue_depth_messages", "Messages waiting in the Kafka client queue", registry=r

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from cryptopipe.dlq import DlqReason, DlqRecord, make_record
-from cryptopipe.producer.hotmetrics import HotHistogramChild
+from cryptopipe.observability.histograms import HistogramCell
 from cryptopipe.producer.metrics import ProducerMetrics
 from cryptopipe.producer.normalize import (
     DEFAULT_MAX_FRAME_BYTES,
@@ -73,7 +73,7 @@ class Pipeline:
         self.duplicates = 0
         self._frames = metrics.frames_received.cell(source)
         self._accepted: dict[str, list[float]] = {}
-        self._lag: dict[str, HotHistogramChild] = {}
+        self._lag: dict[str, HistogramCell] = {}
         for symbol in symbols:
             self._accepted[symbol] = metrics.trades_accepted.cell(symbol)
             self._lag[symbol] = metrics.ingest_lag.child(symbol)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from cryptopipe.producer.hotmetrics import HotCounter, HotHistogram
+from cryptopipe.observability.histograms import WeightedHistogram
+from cryptopipe.producer.hotmetrics import HotCounter
 
 
 def test_counter_cells_and_histogram_buckets_are_cumulative_with_le_inclusive() -> None:
     registry = CollectorRegistry()
     counter = HotCounter("x_trades_total", "trades", ["symbol"], registry)
-    histogram = HotHistogram("x_lag_seconds", "lag", ["symbol"], [0.1, 1.0], registry)
+    histogram = WeightedHistogram("x_lag_seconds", "lag", [0.1, 1.0], ["symbol"], registry)
     cell = counter.cell("BTCUSDT")
     cell[0] += 3
     child = histogram.child("BTCUSDT")
@@ -37,7 +38,7 @@ def test_exemplars_appear_in_the_openmetrics_exposition() -> None:
     )
 
     registry = CollectorRegistry()
-    histogram = HotHistogram("x_latency_seconds", "latency", [], [0.1, 1.0], registry)
+    histogram = WeightedHistogram("x_latency_seconds", "latency", [0.1, 1.0], [], registry)
     child = histogram.child()
     child.observe(0.05)
     child.observe_with_exemplar(0.5, {"trace_id": "0af7651916cd43dd8448eb211c80319c"})
