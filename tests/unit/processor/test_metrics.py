@@ -8,13 +8,10 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
+from cryptopipe.observability.histograms import WeightedHistogram
 from cryptopipe.processor.end_offsets import EndOffsetsRefresher
 from cryptopipe.processor.freshness import FreshnessRestorer
-from cryptopipe.processor.metrics import (
-    LagCollector,
-    ProcessorMetrics,
-    WeightedHistogram,
-)
+from cryptopipe.processor.metrics import LagCollector, ProcessorMetrics
 
 TOPIC = "crypto.trades"
 
