@@ -29,6 +29,7 @@ BAD_PORT = {"CRYPTOPIPE_MYSQL_PORT": "not-a-port"}
         (["run"], BAD_PORT),
         (["slo", "validate"], {"CRYPTOPIPE_SLO_PERIOD": "1y"}),
         (["loadtest"], {"CRYPTOPIPE_LOADTEST_RATE": "-1"}),
+        (["loadtest"], BAD_PORT),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, list) else None,
 )

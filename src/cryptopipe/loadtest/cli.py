@@ -279,13 +279,13 @@ def _judge(
     )
 
 
-def execute(settings: LoadtestSettings) -> int:
-    """The whole run; returns the exit code."""
+def execute(settings: LoadtestSettings, stack_settings: StackSettings) -> int:
+    """The whole run on the local stack of ``stack_settings``; returns the exit code."""
     from cryptopipe.exchange import BinanceEmulator  # noqa: PLC0415
 
     out = settings.out
     out.mkdir(parents=True, exist_ok=True)
-    stack = Stack(StackSettings())
+    stack = Stack(stack_settings)
     stack.up(progress=_echo)
     s = stack.settings
     env = service_env(s)
@@ -394,8 +394,9 @@ def loadtest(**options: Any) -> None:
     --out. Exit code 0 only if the audit is complete and the SLOs held (1: not, 2: error).
     """
     settings = build_settings(LoadtestSettings, **options)
+    stack_settings = build_settings(StackSettings)  # the stack's CRYPTOPIPE_* checked up front
     try:
-        code = execute(settings)
+        code = execute(settings, stack_settings)
     except Exception as exc:
         logger.exception("load test failed")
         click.secho(f"error: {exc}", fg="red", err=True)
