@@ -41,7 +41,8 @@ class Summary:
     # (latency bucket middle µs, accepted trades in it), sorted
     latency_buckets: list[tuple[int, int]] = field(default_factory=list)
     candles: list[PartialCandle] = field(default_factory=list)
-    # the accepted ids per symbol as ranges; None if a group's ids have holes (then the
+    # the accepted ids per symbol as ranges; None if a symbol's ids have a hole that the
+    # groups cannot place (then the
     # caller must compute them from the rows)
     new_ranges: dict[str, list[idranges.Range]] | None = None
     late: list[LateTrade] = field(default_factory=list)
@@ -110,6 +111,29 @@ def _traced(symbol: str | None, status: str, r: Mapping[str, Any]) -> TracedTrad
     )
 
 
+def _new_ranges(
+    runs: dict[str, list[idranges.Range]], holey: set[str], accepted_n: dict[str, int]
+) -> dict[str, list[idranges.Range]] | None:
+    """The accepted ids of each symbol as ranges, or None if the groups cannot tell them.
+
+    A symbol's ids are split over many groups (its windows, latency buckets, a traced trade's
+    own group), so one group's ids often interleave with another's: the group has holes that
+    the others fill. Accepted ids are distinct, so when a symbol's groups hold as many ids as
+    lie between its smallest and largest, they are all of them: one range. Only a real hole
+    (an id the batch lacks: a gap in the stream, a duplicate or late trade amid accepted ones)
+    leaves the answer to the rows."""
+    out: dict[str, list[idranges.Range]] = {}
+    for symbol, rs in runs.items():
+        lo, hi = min(r[0] for r in rs), max(r[1] for r in rs)
+        if accepted_n[symbol] == hi - lo + 1:
+            out[symbol] = [(lo, hi)]
+        elif symbol in holey:
+            return None
+        else:
+            out[symbol] = idranges.normalize(rs)
+    return out
+
+
 def fold(groups: Iterable[Group], direct: list[Interval], rolled: list[Interval]) -> Summary:
     """The groups of one batch -> its :class:`Summary`.
 
@@ -119,7 +143,8 @@ def fold(groups: Iterable[Group], direct: list[Interval], rolled: list[Interval]
     per_bucket: dict[int, int] = {}
     partials: dict[str, list[PartialCandle]] = {i.label: [] for i in direct}
     runs: dict[str, list[idranges.Range]] = {}
-    holes = False
+    holey: set[str] = set()  # symbols with a group whose ids are not all of its lo..hi
+    accepted_n: dict[str, int] = {}
     traced: list[tuple[int, int, TracedTrade]] = []
     for g in groups:
         status, n = str(g["status"]), int(g["n"])
@@ -135,8 +160,10 @@ def fold(groups: Iterable[Group], direct: list[Interval], rolled: list[Interval]
                 partials[interval.label].append(_partial(g, interval))
             lo, hi = int(g["lo"]), int(g["hi"])
             # accepted ids are distinct: n of them between lo and hi are all of lo..hi
-            holes = holes or hi - lo + 1 != n
+            if hi - lo + 1 != n:
+                holey.add(symbol)
             runs.setdefault(symbol, []).append((lo, hi))
+            accepted_n[symbol] = accepted_n.get(symbol, 0) + n
         row = g["row"]
         if row is None:
             continue
@@ -152,7 +179,7 @@ def fold(groups: Iterable[Group], direct: list[Interval], rolled: list[Interval]
         out.candles += merged[interval.label]
     for interval in rolled:
         out.candles += rollup(merged[direct[0].label], interval.label, interval.micros)
-    out.new_ranges = None if holes else {sym: idranges.normalize(rs) for sym, rs in runs.items()}
+    out.new_ranges = _new_ranges(runs, holey, accepted_n)
     out.rejected.sort(key=lambda x: (x.partition, x.offset))
     out.late.sort(key=lambda x: (x.partition, x.offset))
     traced.sort(key=lambda x: (x[0], x[1]))

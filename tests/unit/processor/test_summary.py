@@ -113,6 +113,25 @@ def test_ranges_come_from_contiguous_groups_and_holes_ask_for_the_rows() -> None
     assert holes.new_ranges is None  # 40 ids between 1000 and 1049: which are missing is unknown
 
 
+def test_interleaved_groups_of_a_symbol_give_its_range_without_the_rows() -> None:
+    # a live stream splits each window's ids over latency buckets and traced trades' own
+    # groups: every group has holes the others fill. Before, each such batch ran a second
+    # Spark job to read the ranges from the rows.
+    trades = trades_of("ETHUSDT", 60, seed=4)
+    direct, rolled = rollup_plan([ONE_S])
+    even, odd = trades[0::2], trades[1::2]
+    interleaved = [group_of(even, bucket=1), group_of(odd[:-1], bucket=2), group_of(odd[-1:])]
+    assert fold(interleaved, direct, rolled).new_ranges == {"ETHUSDT": [(1000, 1059)]}
+    # a real hole (id 1030 absent) amid interleaved groups: only the rows can say where
+    gap = [t for t in trades if t[1] != 1030]
+    holey = [group_of(gap[0::2], bucket=1), group_of(gap[1::2], bucket=2)]
+    assert fold(holey, direct, rolled).new_ranges is None
+    # a hole between contiguous groups is placed exactly; another symbol's holes are its own
+    other = trades_of("BTCUSDT", 10, seed=5)
+    runs = fold([group_of(trades[:20]), group_of(trades[40:]), group_of(other)], direct, rolled)
+    assert runs.new_ranges == {"ETHUSDT": [(1000, 1019), (1040, 1059)], "BTCUSDT": [(1000, 1009)]}
+
+
 def test_late_rejected_and_traced_rows_come_back_one_by_one() -> None:
     base: dict[str, Any] = {
         "symbol": "BTCUSDT",
