@@ -129,10 +129,10 @@ class StepResult:
 
 @dataclass
 class Step:
-    """``rate``, ``rate * factor``, ... each for ``step_s`` until a step is not held (lag above
-    ``max(lag_floor, lag_s * rate)`` in the second half of the step, a sampled trade slower than
-    ``e2e_slo_s`` or never seen in MySQL, or the load generator short of 90 % of the rate) or
-    ``duration_s`` or ``max_rate`` is reached. ``capacity`` is the last rate held.
+    """``rate``, ``rate * factor``, ... each for ``step_s`` until a step is not held (in the
+    second half of the step: lag above ``max(lag_floor, lag_s * rate)``, a sampled trade slower
+    than ``e2e_slo_s`` or never seen in MySQL, or the load generator short of 90 % of the rate)
+    or ``duration_s`` or ``max_rate`` is reached. ``capacity`` is the last rate held.
 
     The lag bound is a backlog in seconds of the step's trades: by default the latency SLO's
     threshold, as a trade behind more than that many seconds of backlog cannot make it."""
@@ -181,10 +181,13 @@ class Step:
         return self.step_rate(self._index)
 
     def _observe(self, into_step_s: float, health: Health) -> None:
-        if health.e2e_worst_s is not None:
-            self._worst = max(self._worst or 0.0, health.e2e_worst_s)
-        self._failed += health.e2e_failed
+        # a step is judged on its second half, when it has settled: the first half still
+        # drains what the previous rate (or, for the first step, the processor's start-up:
+        # JIT, the first batches' plans) left behind
         if into_step_s >= self.step_s / 2:
+            if health.e2e_worst_s is not None:
+                self._worst = max(self._worst or 0.0, health.e2e_worst_s)
+            self._failed += health.e2e_failed
             if health.lag is not None:
                 self._max_lag = max(self._max_lag or 0.0, health.lag)
             if health.sent_rate is not None:

@@ -95,15 +95,27 @@ def test_step_stops_on_a_sample_slower_than_the_slo_or_lost() -> None:
     for t in range(4):
         assert shape.rate(t, healthy(1000)) == 1000
     assert shape.rate(4, healthy(2000)) == 2000
-    assert shape.rate(5, Health(lag=1, e2e_worst_s=7.5, sent_rate=2000)) == 2000
-    for t in (6, 7):
-        shape.rate(t, healthy(2000))
+    assert shape.rate(5, healthy(2000)) == 2000
+    assert shape.rate(6, Health(lag=1, e2e_worst_s=7.5, sent_rate=2000)) == 2000
+    shape.rate(7, healthy(2000))
     assert shape.rate(8, healthy(4000)) is None
     assert shape.capacity == 1000 and "7.5s" in shape.results[-1].why
 
     lost = Step(1000, 10_000, step_s=2, factor=2)
     assert [lost.rate(t, Health(e2e_failed=t == 1)) for t in range(3)] == [1000, 1000, None]
     assert lost.capacity is None and "never reached MySQL" in lost.results[0].why
+
+
+def test_step_is_judged_once_settled_not_while_it_drains_the_previous_rate() -> None:
+    # a slow sample in a step's first half (the processor's start-up in the first step, the
+    # previous step's backlog in the others) is the transition, not this step's verdict
+    shape = Step(1000, 10_000, step_s=4, factor=2)
+    shape.rate(0, healthy(1000))
+    shape.rate(1, Health(lag=1, e2e_worst_s=9.0, e2e_failed=1, sent_rate=1000))
+    for t in (2, 3):
+        shape.rate(t, healthy(1000))
+    assert shape.rate(4, healthy(2000)) == 2000
+    assert shape.results[0].held and shape.results[0].worst_e2e_s == 0.8
 
 
 def test_step_blames_the_load_generator_when_it_cannot_send_the_rate() -> None:
