@@ -28,6 +28,7 @@ BAD_PORT = {"CRYPTOPIPE_MYSQL_PORT": "not-a-port"}
         (["chaos", "list"], BAD_PORT),
         (["run"], BAD_PORT),
         (["slo", "validate"], {"CRYPTOPIPE_SLO_PERIOD": "1y"}),
+        (["slo", "status"], {"CRYPTOPIPE_PROMETHEUS_PORT": "x"}),
         (["loadtest"], {"CRYPTOPIPE_LOADTEST_RATE": "-1"}),
         (["loadtest"], BAD_PORT),
     ],

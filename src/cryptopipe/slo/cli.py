@@ -16,6 +16,7 @@ from cryptopipe.slo.promtool import check_queries, check_rule_text, find_promtoo
 from cryptopipe.slo.settings import SLOSettings
 from cryptopipe.slo.spec import PERIODS, SpecError, SpecSet, load, queries
 from cryptopipe.slo.status import StatusError, fetch_status, prometheus_base_url, render_table
+from cryptopipe.stack.settings import StackSettings
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +125,8 @@ def status(prometheus_url: str | None, as_json: bool) -> None:
     """Each SLO's SLI now, objective, error budget remaining and burn rate per window."""
     try:
         settings = settings_from(prometheus_url=prometheus_url)
-        rows = fetch_status(settings.prometheus_url or prometheus_base_url())
+        url = settings.prometheus_url or prometheus_base_url(build_settings(StackSettings))
+        rows = fetch_status(url)
     except StatusError as exc:
         _fail([str(exc)])
         return

@@ -31,9 +31,9 @@ class StatusError(RuntimeError):
     pass
 
 
-def prometheus_base_url() -> str:
+def prometheus_base_url(stack: StackSettings) -> str:
     """The local stack's Prometheus (its port from CRYPTOPIPE_PROMETHEUS_PORT or the default)."""
-    return local_url(StackSettings().prometheus_port)
+    return local_url(stack.prometheus_port)
 
 
 def query(base_url: str, promql: str, at: float | None = None) -> list[dict[str, Any]]:
