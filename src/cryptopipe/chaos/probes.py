@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 POLL_S = 2.0
 LAG_QUERY = "max(cryptopipe_processor_kafka_offsets_behind_latest)"
 FRESH_S = 15.0  # the freshness SLI's threshold (slo/cryptopipe.yaml)
+WINDOW_S = 60  # the shortest candle window the audit judges (1m)
 
 
 def _active_alerts(settings: ChaosSettings) -> list[dict[str, Any]]:
@@ -140,12 +141,20 @@ def audit_complete() -> dict[str, Any]:
 
     The load keeps flowing, so only trades older than the audit's settle time
     (CRYPTOPIPE_WATCH_SETTLE_S, as `audit --watch` does) are judged: newer ones may be in MySQL
-    but not yet in the scanned topic, or the reverse."""
+    but not yet in the scanned topic, or the reverse. After a repair it first waits until the
+    candle window of the repair is settled: trades lost during the fault leave a hole in the
+    ids that only shows once the trades after it are judged."""
     from cryptopipe.audit.cli import audit_until, settled  # noqa: PLC0415
     from cryptopipe.audit.settings import AuditSettings  # noqa: PLC0415
 
     settings = ChaosSettings()
-    audit = settled(AuditSettings(audit_symbols=settings.chaos_symbols))
+    base = AuditSettings(audit_symbols=settings.chaos_symbols)
+    # the audit judges whole settled windows: wait until the 1m window of the repair is one
+    repaired = timeline.read(settings).get("repair")
+    if repaired is not None:
+        judged_at = (repaired // WINDOW_S + 1) * WINDOW_S + base.watch_settle_s + 1
+        time.sleep(min(max(0.0, judged_at - time.time()), 120.0))
+    audit = settled(base)
     report = audit_until(audit, settings.chaos_audit_wait_s)
     return {
         "ok": report.ok,
