@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from cryptopipe.chaos.actions import PIPELINE_SERVICES
 from cryptopipe.chaos.settings import EXCHANGE_TAG, experiments_dir
 
 EXPERIMENTS = sorted(experiments_dir().glob("*.json"))
@@ -34,6 +35,10 @@ def test_the_experiments_ship_with_the_package() -> None:
         "processor-kill",
         "kafka-partition",
         "mariadb-outage",
+        "kafka-broker-loss",
+        "kafka-quorum-loss",
+        "mariadb-slow",
+        "kafka-latency",
         "producer-kill",
         "exchange-disconnect-storm",
         "exchange-server-shutdown",
@@ -81,6 +86,32 @@ def test_each_experiment_rolls_back_and_proves_completeness(path: Path) -> None:
         provider = activity["provider"]
         module = importlib.import_module(provider["module"])
         assert callable(getattr(module, provider["func"])), activity["name"]
+
+
+def _calls(activities: list[dict[str, Any]], func: str) -> list[dict[str, Any]]:
+    return [a["provider"].get("arguments", {}) for a in activities if a["provider"]["func"] == func]
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
+def test_each_rollback_restores_what_its_method_breaks(path: Path) -> None:
+    """Every service the method kills is started again by a rollback (a stack server by
+    `stack up`, which starts every server that is down, so one such rollback covers them all;
+    a pipeline service by its name), and every toxic or disabled proxy is taken off."""
+    doc = _load(path)
+    method, rollbacks = doc["method"], doc["rollbacks"]
+    restarted = {a["name"] for a in _calls(rollbacks, "start_service")}
+    for killed in {a["name"] for a in _calls(method, "kill_service")}:
+        if killed in PIPELINE_SERVICES:
+            assert killed in restarted, killed
+        else:
+            assert restarted - PIPELINE_SERVICES, f"no rollback starts the stack's {killed}"
+    reset = bool(_calls(rollbacks, "reset"))
+    for toxic in _calls(method, "create_latency_toxic") + _calls(method, "create_toxic"):
+        deleted = {(a["for_proxy"], a["toxic_name"]) for a in _calls(rollbacks, "delete_toxic")}
+        assert reset or (toxic["for_proxy"], toxic["toxic_name"]) in deleted, toxic
+    enabled = {a["proxy_name"] for a in _calls(rollbacks, "enable_proxy")}
+    for disabled in _calls(method, "disable_proxy"):
+        assert reset or disabled["proxy_name"] in enabled, disabled
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=lambda p: p.stem)
