@@ -45,6 +45,18 @@ class ChaosRig:
             check=False,
         )
 
+    def variant(
+        self, tmp: Path, name: str, doc: dict[str, Any], **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the experiment ``doc`` (an edited copy of a shipped one) as ``name``; its
+        journal goes to ``tmp/journals``."""
+        folder = tmp / "experiments"
+        folder.mkdir()
+        (folder / f"{name}.json").write_text(json.dumps(doc))
+        return self.chaos(
+            tmp / "journals", name, CRYPTOPIPE_CHAOS_EXPERIMENTS_DIR=str(folder), **env
+        )
+
     def get(self, url: str) -> dict[str, Any]:
         with urllib.request.urlopen(url, timeout=10) as resp:
             data: dict[str, Any] = json.load(resp)

@@ -43,9 +43,9 @@ def _control(path: str, **params: Any) -> dict[str, Any]:
 
 
 def _fault(path: str, **params: Any) -> dict[str, Any]:
-    out = _control(path, **params)
-    timeline.record(ChaosSettings(), "fault")
-    return {**out, "at": time.time()}
+    # marked before the call: the producer may reconnect before the control answers
+    at = timeline.record(ChaosSettings(), "fault")
+    return {**_control(path, **params), "at": at}
 
 
 def state() -> dict[str, Any]:

@@ -86,14 +86,8 @@ def test_the_producer_kill_outlasting_the_rest_history_deviates_and_pages(
         "pauses": {"after": 2},
     }
     doc["method"].insert(at, forget)
-    folder = tmp_path / "experiments"
-    folder.mkdir()
-    (folder / "producer-kill-short-history.json").write_text(json.dumps(doc))
-    proc = rig.chaos(
-        tmp_path / "journals",
-        "producer-kill-short-history",
-        CRYPTOPIPE_CHAOS_EXPERIMENTS_DIR=str(folder),
-        CRYPTOPIPE_CHAOS_AUDIT_WAIT_S="20",
+    proc = rig.variant(
+        tmp_path, "producer-kill-short-history", doc, CRYPTOPIPE_CHAOS_AUDIT_WAIT_S="5"
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out[-4000:]
