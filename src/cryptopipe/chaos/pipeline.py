@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 EXCHANGE = "exchange"  # the served exchange: the load of an exchange-source pipeline
 
+PRODUCER_DELIVERY_TIMEOUT_MS = 15 * 60 * 1000
+
 
 def _command_file(proc: ManagedProcess) -> Path:
     return proc.run_dir / f"{proc.name}.command.json"
@@ -53,8 +55,16 @@ def end_offsets(settings: ChaosSettings) -> dict[int, int]:
 def pipeline_env(settings: ChaosSettings) -> dict[str, dict[str, str]]:
     """Per service, the CRYPTOPIPE_* variables that differ from the plain `cryptopipe run`."""
     starts = {str(p): o for p, o in end_offsets(settings).items()}
+    # through the proxy of every broker the stack runs (its recorded size, whatever the
+    # settings say)
+    proxied = Stack(settings).settings.proxied_bootstrap_servers()
     return {
-        "producer": {"CRYPTOPIPE_KAFKA_BOOTSTRAP_SERVERS": settings.proxied_bootstrap_servers()},
+        "producer": {
+            "CRYPTOPIPE_KAFKA_BOOTSTRAP_SERVERS": proxied,
+            # holds its trades back through a quorum loss long enough to page (kafka-quorum-loss)
+            # instead of failing them after the default 2 minutes
+            "CRYPTOPIPE_DELIVERY_TIMEOUT_MS": str(PRODUCER_DELIVERY_TIMEOUT_MS),
+        },
         "processor": {
             "CRYPTOPIPE_MYSQL_PORT": str(settings.mysql_proxy_port()),
             # a new query starts at the topic's end: earlier data is not this run's business

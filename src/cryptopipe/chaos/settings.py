@@ -21,6 +21,12 @@ def experiments_dir() -> Path:
 class ChaosSettings(StackSettings):
     """The local stack's settings (env CRYPTOPIPE_*) plus what the experiments need."""
 
+    brokers: int = Field(
+        3,
+        description="Kafka brokers of the stack `chaos run` brings up: the broker-loss "
+        "experiments need 3 (RF 3, min.insync.replicas 2). A state dir that already holds a "
+        "cluster keeps its size.",
+    )
     chaos_experiments_dir: Path = Field(
         default_factory=experiments_dir, description="Where `chaos list` finds experiments."
     )
