@@ -1,6 +1,6 @@
 """The verdict of a load test: what was sent, what landed, the audit, both latencies, lag, the
-capacity (step), spike recovery and each SLO over the run. Reading the inputs (Locust's final statistics,
-Prometheus) is separate from assembling them (pure, unit-tested)."""
+capacity (step), spike recovery and each SLO over the run. Reading the inputs (Locust's final
+statistics, Prometheus) is separate from assembling them (pure, unit-tested)."""
 
 from __future__ import annotations
 
