@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from cryptopipe.chaos.settings import ChaosSettings
 from cryptopipe.runner.cli import PIPELINE, service_commands, service_env
@@ -43,13 +45,28 @@ def end_offsets(settings: ChaosSettings) -> dict[int, int]:
             settings.topic_trades
         ]
         return {
-            p: consumer.get_watermark_offsets(TopicPartition(settings.topic_trades, p), timeout=30)[
-                1
-            ]
+            p: _end_offset(consumer, TopicPartition(settings.topic_trades, p))
             for p in topic.partitions
         }
     finally:
         consumer.close()
+
+
+def _end_offset(consumer: Any, partition: Any, timeout_s: float = 60.0) -> int:
+    """The partition's end offset, retried while its leadership settles: right after a
+    3-broker cluster starts (or a broker restarts), a broker may still answer "not leader"."""
+    from confluent_kafka import KafkaError, KafkaException  # noqa: PLC0415
+
+    settling = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return int(consumer.get_watermark_offsets(partition, timeout=30)[1])
+        except KafkaException as exc:
+            if exc.args[0].code() not in settling or time.monotonic() > deadline:
+                raise
+            logger.info("end offset of %s: %s; retrying", partition, exc.args[0].str())
+            time.sleep(1.0)
 
 
 def pipeline_env(settings: ChaosSettings) -> dict[str, dict[str, str]]:
