@@ -36,8 +36,17 @@ def _active_alerts(settings: ChaosSettings) -> list[dict[str, Any]]:
     return [a for a in resp.json() if a.get("status", {}).get("state") == "active"]
 
 
-def _named(alerts: list[dict[str, Any]], alertname: str) -> list[dict[str, Any]]:
-    return [a for a in alerts if a.get("labels", {}).get("alertname") == alertname]
+def _named(
+    alerts: list[dict[str, Any]], alertname: str, severity: str | None = None
+) -> list[dict[str, Any]]:
+    """The alerts called ``alertname`` (of ``severity`` only, if given: the burn-rate page and
+    ticket of an SLO share their name)."""
+    return [
+        a
+        for a in alerts
+        if a.get("labels", {}).get("alertname") == alertname
+        and severity in (None, a.get("labels", {}).get("severity"))
+    ]
 
 
 def firing(severity: str = "page") -> list[str]:
@@ -48,12 +57,12 @@ def firing(severity: str = "page") -> list[str]:
     )
 
 
-def alert_fired(alertname: str, within_s: float) -> dict[str, Any]:
+def alert_fired(alertname: str, within_s: float, severity: str | None = None) -> dict[str, Any]:
     """Wait until ``alertname`` notifies; how long after the fault it did."""
     settings = ChaosSettings()
     deadline = time.monotonic() + within_s
     while True:
-        found = _named(_active_alerts(settings), alertname)
+        found = _named(_active_alerts(settings), alertname, severity)
         if found:
             after = timeline.since(settings, "fault")
             logger.info("%s fired %.0fs after the fault", alertname, after)
@@ -70,11 +79,11 @@ def alert_fired(alertname: str, within_s: float) -> dict[str, Any]:
         time.sleep(POLL_S)
 
 
-def alert_resolved(alertname: str, within_s: float) -> dict[str, Any]:
+def alert_resolved(alertname: str, within_s: float, severity: str | None = None) -> dict[str, Any]:
     """Wait until ``alertname`` no longer notifies; how long after the repair."""
     settings = ChaosSettings()
     deadline = time.monotonic() + within_s
-    while _named(_active_alerts(settings), alertname):
+    while _named(_active_alerts(settings), alertname, severity):
         if time.monotonic() > deadline:
             raise ActivityFailed(
                 f"{alertname} still active {within_s:.0f}s later "
