@@ -377,6 +377,8 @@ def test_two_of_three_brokers_lost_stop_the_writes_deviates_and_the_rollback_res
     rig.recovered()
 
 
+# CI budget: its own fresh Prometheus and ~60 s; runs with -m heavy (with the real run)
+@pytest.mark.heavy
 def test_mariadb_slower_than_the_processor_can_take_deviates_and_the_toxic_is_removed(
     fresh_rig: ChaosRig, tmp_path: Path
 ) -> None:
@@ -397,6 +399,8 @@ def test_mariadb_slower_than_the_processor_can_take_deviates_and_the_toxic_is_re
     rig.recovered()
 
 
+# CI budget: its own fresh Prometheus and ~60 s; runs with -m heavy (with the real run)
+@pytest.mark.heavy
 def test_kafka_slower_than_the_producer_can_take_deviates_and_the_toxics_are_removed(
     fresh_rig: ChaosRig, tmp_path: Path
 ) -> None:
