@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything cryptopipe needs on Debian/Ubuntu, idempotently:
 #   OS packages (Java, Maven, MariaDB, Prometheus, Alertmanager, Python venv support, Chromium
-#   for the report's headless-browser test),
+#   for the report's headless-browser test, kcat for the benchmark),
 #   a virtualenv in .venv with the pinned Python packages (constraints.txt),
 #   and the Kafka / Spark-connector jars from Maven Central (cached in ~/.cache/cryptopipe).
 # Safe to run again: it only does what is missing.
@@ -24,6 +24,7 @@ have prometheus || need_pkgs+=(prometheus)
 have promtool || need_pkgs+=(prometheus)
 have prometheus-alertmanager || need_pkgs+=(prometheus-alertmanager)
 have chromium || need_pkgs+=(chromium)
+have kcat || need_pkgs+=(kcat)  # a peer of `cryptopipe bench producer` (the C client)
 python3 -c 'import ensurepip, venv' 2>/dev/null || need_pkgs+=(python3-venv)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing OS packages: ${need_pkgs[*]}"
@@ -68,4 +69,9 @@ fi
 # --- JVM jars -------------------------------------------------------------------------------
 log "resolving jars from Maven Central (cached after the first run)"
 .venv/bin/cryptopipe stack fetch
+# --- bench peers ----------------------------------------------------------------------------
+# Quix Streams and kafka-python for `cryptopipe bench`, in their own virtualenv (Quix pins an
+# older confluent-kafka than ours); cached in ~/.cache/cryptopipe/bench-peers.
+log "bench peers' virtualenv (cached after the first run)"
+.venv/bin/python -m cryptopipe.bench.peers_env >/dev/null
 log "install complete"

@@ -13,6 +13,7 @@ import click
 from cryptopipe import __version__
 from cryptopipe.alerts.cli import alerts
 from cryptopipe.audit.cli import audit
+from cryptopipe.bench.cli import bench
 from cryptopipe.chaos.cli import chaos
 from cryptopipe.cli_settings import build_settings
 from cryptopipe.dashboards.cli import dashboards
@@ -217,6 +218,7 @@ main.add_command(dashboards)
 main.add_command(chaos)
 main.add_command(exchange)
 main.add_command(loadtest)
+main.add_command(bench)
 
 
 if __name__ == "__main__":  # pragma: no cover

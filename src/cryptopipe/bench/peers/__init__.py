@@ -1,0 +1,1 @@
+"""Peer implementations `cryptopipe bench` runs beside ours (scripts for the peers' venv)."""
