@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptopipe.stack.kafka import admin_client
 from cryptopipe.stack.settings import StackSettings
 
 logger = logging.getLogger(__name__)
@@ -66,29 +67,26 @@ class BenchContext:
 
     def create_topic(self, name: str, partitions: int | None = None) -> str:
         """Create ``name`` on the stack's Kafka with crypto.trades' partition count; returns it."""
-        from confluent_kafka.admin import AdminClient, NewTopic  # noqa: PLC0415
+        from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]  # noqa: PLC0415
 
         s = self.settings
-        admin = AdminClient({**s.kafka_client_config(), "bootstrap.servers": s.bootstrap_servers()})
         count = partitions or s.topic_partitions
-        futures = admin.create_topics(
-            [NewTopic(name, num_partitions=count, replication_factor=s.brokers)]
-        )
-        for future in futures.values():
-            future.result(60)
+        with admin_client(s) as admin:
+            futures = admin.create_topics(
+                [NewTopic(name, num_partitions=count, replication_factor=min(3, s.brokers))]
+            )
+            for future in futures.values():
+                future.result(60)
         logger.info("created topic %s (%d partitions)", name, count)
         return name
 
     def delete_topics(self, names: list[str]) -> None:
         """Drop the run's topics (best effort: a benchmark leaves no gigabytes behind)."""
-        from confluent_kafka.admin import AdminClient  # noqa: PLC0415
-
         if not names:
             return
-        s = self.settings
-        admin = AdminClient({**s.kafka_client_config(), "bootstrap.servers": s.bootstrap_servers()})
-        for topic, future in admin.delete_topics(names).items():
-            try:
-                future.result(60)
-            except Exception as exc:
-                logger.warning("could not delete topic %s: %s", topic, exc)
+        with admin_client(self.settings) as admin:
+            for topic, future in admin.delete_topics(names).items():
+                try:
+                    future.result(60)
+                except Exception as exc:
+                    logger.warning("could not delete topic %s: %s", topic, exc)
