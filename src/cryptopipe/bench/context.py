@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cryptopipe.bench.dataset import UNPACED, DataSpec
 from cryptopipe.stack.kafka import admin_client
 from cryptopipe.stack.settings import StackSettings
 
@@ -59,6 +60,12 @@ class BenchContext:
     progress: Progress
     seed: int = 7
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+
+    def data_spec(self, stage: str) -> DataSpec:
+        """The trades every system of ``stage`` gets: same symbols, count and seed."""
+        if stage == "producer":
+            return DataSpec(count=self.sizing.producer_trades, seed=self.seed, rate=UNPACED)
+        return DataSpec(count=self.sizing.processor_trades, seed=self.seed)
 
     def topic(self, stage: str, system: str) -> str:
         """A fresh topic name of this run for one system (created by ``create_topic``)."""

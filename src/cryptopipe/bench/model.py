@@ -20,6 +20,25 @@ class Figure:
 
 
 @dataclass(slots=True)
+class LatencyPoint:
+    """End to end at one fixed rate: trade time -> MySQL commit percentiles (seconds)."""
+
+    rate: float
+    trades: int
+    achieved_rate: float | None
+    duration_s: float
+    p50_s: float | None
+    p95_s: float | None
+    p99_s: float | None
+    peak_lag: float | None
+    held: bool
+    audit_complete: bool | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
 class SystemResult:
     """One system of one stage run on the stage's data set.
 
@@ -38,6 +57,7 @@ class SystemResult:
     error: str | None = None
     figures: list[Figure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    points: list[LatencyPoint] = field(default_factory=list)  # e2e: one per fixed rate
 
     @property
     def ok(self) -> bool:
@@ -61,21 +81,3 @@ def ratio_to_ours(results: list[SystemResult]) -> dict[str, float | None]:
             assert r.trades_per_s is not None
             out[r.system] = r.trades_per_s / ours.trades_per_s
     return out
-
-
-@dataclass(slots=True)
-class LatencyPoint:
-    """End to end at one fixed rate: trade time -> MySQL commit percentiles (seconds)."""
-
-    rate: float
-    achieved_rate: float | None
-    duration_s: float
-    p50_s: float | None
-    p95_s: float | None
-    p99_s: float | None
-    peak_lag: float | None
-    held: bool
-    audit_complete: bool | None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)

@@ -131,6 +131,27 @@ def warm_up(settings: StackSettings, processor_url: str, symbol: str) -> None:
         raise SetupError(f"the processor did not commit warm-up trades in {SERVICE_START_S:.0f}s")
 
 
+def start_processor(s: StackSettings, query_name: str) -> bool:
+    """Start `cryptopipe process` for a load unless one runs (a user's `cryptopipe run`): at the
+    topic's end, since earlier data is not the load's. True if it was started here (the caller
+    stops it); it serves metrics once ``wait_processor`` returns."""
+    processor = Stack(s).process("processor")
+    if processor.is_running():
+        _echo("using the processor that is already running")
+        return False
+    penv = {**service_env(s), "CRYPTOPIPE_QUERY_NAME": query_name}
+    penv["CRYPTOPIPE_STARTING_OFFSETS"] = _end_offsets_json(s)
+    _start(processor, "processor", service_commands("synthetic", None, None, {})["processor"], penv)
+    return True
+
+
+def wait_processor(s: StackSettings) -> str:
+    """Wait until the processor serves its metrics; returns their URL."""
+    url = f"http://127.0.0.1:{s.processor_metrics_port}/metrics"
+    _wait_serving(Stack(s).process("processor"), "processor", url)
+    return url
+
+
 def _locust_argv(settings: LoadtestSettings, out: Path) -> list[str]:
     argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE)]
     argv += ["--csv", str(out / names.LOCUST_PREFIX), "--html", str(out / names.HTML_REPORT)]
@@ -298,18 +319,8 @@ def execute(settings: LoadtestSettings, stack_settings: StackSettings) -> int:
     started: list[ManagedProcess] = []
     with ExitStack() as cleanup:
         cleanup.callback(lambda: [p.stop(60) for p in reversed(started)])
-        if processor.is_running():
-            _echo("using the processor that is already running")
-        else:
-            query_name = settings.processor_query_name or f"loadtest-{symbols[0][2:8].lower()}"
-            penv = {**env, "CRYPTOPIPE_QUERY_NAME": query_name}
-            penv["CRYPTOPIPE_STARTING_OFFSETS"] = _end_offsets_json(s)
-            _start(
-                processor,
-                "processor",
-                service_commands("synthetic", None, None, {})["processor"],
-                penv,
-            )
+        query_name = settings.processor_query_name or f"loadtest-{symbols[0][2:8].lower()}"
+        if start_processor(s, query_name):
             started.append(processor)
         exchange_url = ""
         if settings.target == "exchange":
