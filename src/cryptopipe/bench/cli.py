@@ -139,7 +139,7 @@ def execute(settings: BenchSettings, stack_settings: StackSettings, stage: str) 
         err=True,
     )
     ours = [r for r in results if r.system == OURS]
-    failed = [r for r in ours if not r.ok or r.correct is False]
+    failed = [r for r in ours if r.error is not None or r.correct is False]
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -158,8 +158,9 @@ def bench(stage: str, **options: Any) -> None:
     """Benchmark a stage (or all) beside its peers on the same generated trades, on the local
     stack; writes results.json, results.md and PNG plots into --out (bench-results).
 
-    Exit code 0 if our system ran every stage and its output was correct, 1 if not (a peer that
-    cannot run is reported, not fatal). Options are also CRYPTOPIPE_BENCH_<NAME> variables.
+    Exit code 0 if our system ran every stage and its output was correct (nothing lost or
+    double counted, exact candles), 1 if not; a peer that cannot run is reported, not fatal.
+    Options are also CRYPTOPIPE_BENCH_<NAME> variables.
     """
     settings = build_settings(BenchSettings, **options)
     stack_settings = build_settings(StackSettings)

@@ -110,12 +110,7 @@ def result_of(
 ) -> SystemResult:
     held = [p for p in points if p.held and p.achieved_rate]
     capacity = (ceiling or {}).get("trades_per_s")
-    figures = [
-        Figure(f"p{q} at {p.rate:g} trades/s", value, "s")
-        for p in points
-        for q, value in ((50, p.p50_s), (95, p.p95_s), (99, p.p99_s))
-        if value is not None
-    ]
+    figures: list[Figure] = []  # the percentiles are the points (results.md's table)
     notes = [
         f"each rate: {duration} of steady load straight onto the topic (Locust), percentiles "
         "of the processor's trade time -> MySQL commit histogram over all of the run's trades"

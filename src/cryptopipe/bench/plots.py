@@ -52,6 +52,8 @@ def latency(points: list[dict[str, Any]], path: Path) -> Path:
         if pairs:
             ax.plot([r for r, _ in pairs], [v for _, v in pairs], style, label=key[:-2])
     ax.set_xscale("log")
+    ax.set_xticks(rates, [f"{r:,.0f}" for r in rates])
+    ax.minorticks_off()
     ax.set_xlabel("offered rate (trades/s)")
     ax.set_ylabel("trade time -> MySQL commit (s)")
     ax.set_title("End-to-end latency against rate")
