@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +12,17 @@ import jsonschema
 import pytest
 import yaml
 
+from cryptopipe.stack.prometheus import (
+    SERVICE_JOBS,
+    render_compose_prometheus_config,
+    render_prometheus_config,
+)
+from cryptopipe.stack.settings import StackSettings
+
 ROOT = Path(__file__).resolve().parents[3]
 # the Compose Specification's JSON schema, vendored (Apache-2.0, see compose-spec.LICENSE)
 SCHEMA = ROOT / "tests" / "support" / "schemas" / "compose-spec.json"
+COMPOSE_PROMETHEUS = ROOT / "observability" / "compose" / "prometheus.yml"
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +85,46 @@ def test_mounted_config_files_exist(compose: dict[str, Any]) -> None:
                 assert (ROOT / source).exists(), f"{name} mounts missing {source}"
 
 
-def test_compose_prometheus_config_scrapes_the_services() -> None:
-    cfg = yaml.safe_load((ROOT / "observability/compose/prometheus.yml").read_text())
-    targets = {j["job_name"]: j["static_configs"][0]["targets"] for j in cfg["scrape_configs"]}
-    assert targets["cryptopipe-producer"] == ["producer:9101"]
-    assert targets["cryptopipe-processor"] == ["processor:9102"]
+def test_compose_prometheus_config_is_the_generated_one() -> None:
+    """One generator writes Prometheus' config for both deployments (regenerated, diffed)."""
+    assert COMPOSE_PROMETHEUS.read_text() == render_compose_prometheus_config(), (
+        "observability/compose/prometheus.yml is stale: run `python -m cryptopipe.stack.prometheus`"
+    )
+
+
+def test_both_deployments_scrape_every_service_and_compose_runs_each(
+    compose: dict[str, Any], tmp_path: Path
+) -> None:
+    local = StackSettings(state_dir=tmp_path)
+    configs = {
+        "compose": yaml.safe_load(COMPOSE_PROMETHEUS.read_text()),
+        "local": yaml.safe_load(render_prometheus_config(local)),
+    }
+    for deployment, cfg in configs.items():
+        jobs = {j["job_name"]: j["static_configs"][0]["targets"] for j in cfg["scrape_configs"]}
+        for job, field, host in SERVICE_JOBS:
+            port = getattr(local, field)
+            expected = f"{host}:{port}" if deployment == "compose" else f"127.0.0.1:{port}"
+            assert jobs.get(job) == [expected], (deployment, job, jobs)
+            if deployment == "compose":
+                service = compose["services"][host]  # e.g. the audit runs in compose too
+                assert f"{port}:{port}" in service["ports"], (host, service)
+                assert "healthcheck" in service, host
+    assert compose["services"]["audit"]["command"][1:] == ["audit", "--watch"]
+
+
+@pytest.mark.prometheus
+def test_promtool_accepts_both_prometheus_configs(tmp_path: Path) -> None:
+    exe = shutil.which("promtool")
+    assert exe, "promtool is missing: apt-get install prometheus"
+    local = tmp_path / "local.yml"
+    local.write_text(render_prometheus_config(StackSettings(state_dir=tmp_path)))
+    for path in (COMPOSE_PROMETHEUS, local):
+        out = subprocess.run(
+            [exe, "check", "config", "--syntax-only", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
