@@ -110,6 +110,11 @@ def process(**options: Any) -> None:
     from cryptopipe.processor.settings import ProcessorSettings  # noqa: PLC0415 (fast --help)
 
     settings = build_settings(ProcessorSettings, **options)
+    if not settings.spark_jars and not settings.spark_jars_packages:
+        # the local deployment's default: resolve Spark's Kafka source into the cache dir
+        from cryptopipe.stack.jars import with_spark_kafka_jars  # noqa: PLC0415
+
+        settings = with_spark_kafka_jars(settings)
 
     stop = threading.Event()
 

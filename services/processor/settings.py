@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from pydantic import Field, field_validator
 
@@ -51,6 +52,17 @@ class ProcessorSettings(CandleScope):
         "", description='Extra Spark conf as a JSON object, e.g. {"spark.executor.memory": "2g"}.'
     )
     spark_shuffle_partitions: int = Field(2, gt=0, description="spark.sql.shuffle.partitions.")
+    spark_jars: str = Field(
+        "",
+        description="Jars of Spark's Kafka source (spark-sql-kafka-0-10 and what it needs beside "
+        "pyspark's): comma-separated files or directories (every *.jar in them). `cryptopipe "
+        "process` resolves them into the cache dir when this and spark_jars_packages are empty.",
+    )
+    spark_jars_packages: str = Field(
+        "",
+        description="Or Maven coordinates Spark resolves itself (spark.jars.packages), e.g. "
+        "org.apache.spark:spark-sql-kafka-0-10_2.13:4.0.1 on a cluster.",
+    )
     query_name: str = Field("candles", description="Streaming query name; names its checkpoint.")
     checkpoint_dir: str | None = Field(
         None,
@@ -120,6 +132,16 @@ class ProcessorSettings(CandleScope):
             if not isinstance(parsed, dict):
                 raise ValueError("must be a JSON object")
         return value
+
+    def spark_jar_files(self) -> list[str]:
+        """``spark_jars`` with each directory expanded to its *.jar files (sorted)."""
+        out: list[str] = []
+        for entry in (e.strip() for e in self.spark_jars.split(",")):
+            if not entry:
+                continue
+            path = Path(entry).expanduser()
+            out += [str(p) for p in sorted(path.glob("*.jar"))] if path.is_dir() else [str(path)]
+        return out
 
     def spark_conf_dict(self) -> dict[str, str]:
         return _json_object(self.spark_conf)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptopipe.processor.settings import ProcessorSettings
-from cryptopipe.stack.jars import jar_files, resolve_maven
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -75,6 +75,7 @@ def spark_conf(s: ProcessorSettings, jars: list[str]) -> dict[str, str]:
         "spark.master": s.spark_master,
         "spark.app.name": f"cryptopipe-process-{s.query_name}",
         "spark.jars": ",".join(jars),
+        **({"spark.jars.packages": s.spark_jars_packages} if s.spark_jars_packages else {}),
         # exact decimals: price * quantity of two DECIMAL(20,8) must not be rounded
         "spark.sql.decimalOperations.allowPrecisionLoss": "false",
         "spark.sql.ansi.enabled": "true",
@@ -93,11 +94,19 @@ def spark_conf(s: ProcessorSettings, jars: list[str]) -> dict[str, str]:
 
 
 def build_spark(s: ProcessorSettings) -> SparkSession:
-    """Resolve the Kafka connector jars (cached) and start (or reuse) the SparkSession."""
+    """Start (or reuse) the SparkSession with the Kafka source's jars of the settings."""
     from pyspark.sql import SparkSession  # noqa: PLC0415 (pyspark loads only when running)
 
-    lib = resolve_maven("spark-kafka", s.cache_dir)
-    jars = [str(p) for p in jar_files(lib)]
+    jars = s.spark_jar_files()
+    if not jars and not s.spark_jars_packages:
+        raise ValueError(
+            "no jars for Spark's Kafka source: set CRYPTOPIPE_SPARK_JARS to their files or "
+            "directory (`cryptopipe stack fetch --only spark-kafka` resolves them into the cache "
+            "dir) or CRYPTOPIPE_SPARK_JARS_PACKAGES to Maven coordinates"
+        )
+    missing = [j for j in jars if not Path(j).is_file()]
+    if missing:
+        raise ValueError(f"CRYPTOPIPE_SPARK_JARS names missing files: {', '.join(missing)}")
     (s.state_dir / "spark" / "tmp").mkdir(parents=True, exist_ok=True)
     builder = SparkSession.builder
     for key, value in spark_conf(s, jars).items():

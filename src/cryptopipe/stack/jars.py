@@ -13,8 +13,13 @@ import shutil
 import subprocess
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from cryptopipe.processor.settings import ProcessorSettings
 
 logger = logging.getLogger(__name__)
+ProcessorSettingsT = TypeVar("ProcessorSettingsT", bound="ProcessorSettings")
 
 MARKER = ".complete"
 
@@ -91,3 +96,14 @@ def classpath(lib_dir: Path) -> str:
 
 def jar_files(lib_dir: Path) -> list[Path]:
     return sorted(lib_dir.glob("*.jar"))
+
+
+def with_spark_kafka_jars(settings: ProcessorSettingsT) -> ProcessorSettingsT:
+    """The local deployment's default for a processor given no jars: Spark's Kafka source
+    resolved by this stack tooling into the cache dir (a cluster or image sets
+    CRYPTOPIPE_SPARK_JARS or CRYPTOPIPE_SPARK_JARS_PACKAGES and never gets here)."""
+    if settings.spark_jars or settings.spark_jars_packages:
+        return settings
+    lib = resolve_maven("spark-kafka", settings.cache_dir)
+    logger.info("Spark's Kafka source: the jars in %s", lib)
+    return settings.model_copy(update={"spark_jars": str(lib)})

@@ -172,11 +172,12 @@ def normalized(expected: dict[Key, dict[str, object]]) -> dict[Key, dict[str, ob
 @pytest.fixture(scope="session")
 def spark(stack: StackFixture, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     from cryptopipe.processor.spark_session import build_spark  # noqa: PLC0415
+    from cryptopipe.stack.jars import with_spark_kafka_jars  # noqa: PLC0415
 
     settings = ProcessorSettings(
         **{**stack.common_kwargs(), "state_dir": tmp_path_factory.mktemp("spark-state")}
     )
-    session = build_spark(settings)
+    session = build_spark(with_spark_kafka_jars(settings))
     yield session
     session.stop()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -128,3 +129,18 @@ def test_promtool_accepts_both_prometheus_configs(tmp_path: Path) -> None:
             check=False,
         )
         assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_image_runs_the_processor_without_maven() -> None:
+    """Jar resolution is the image build's job: Maven only in the build stage, the runtime
+    gets Spark's Kafka source jars copied in and named by CRYPTOPIPE_SPARK_JARS."""
+    text = (ROOT / "Dockerfile").read_text()
+    stages = [s for s in text.split("\nFROM ")[1:]]
+    assert len(stages) == 2, "a jars stage and the runtime stage"
+    build, runtime = stages
+    assert build.startswith("python:3.11-slim-bookworm AS jars") and "maven" in build
+    assert "stack fetch --only spark-kafka" in build
+    assert "maven" not in runtime and "stack fetch" not in runtime
+    copied = re.search(r"COPY --from=jars /opt/spark-kafka (\S+)", runtime)
+    assert copied, runtime
+    assert f"CRYPTOPIPE_SPARK_JARS={copied.group(1)}" in runtime

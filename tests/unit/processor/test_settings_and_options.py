@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,3 +72,31 @@ def test_kafka_security_is_settings_only(tmp_path: Path) -> None:
     assert o["includeHeaders"] == "true"
     assert o["subscribe"] == "crypto.trades"
     assert 'p"w' not in repr(s)
+
+
+def test_the_kafka_source_jars_come_from_the_settings(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for name in ("b.jar", "a.jar", "notes.txt"):
+        (lib / name).write_text("")
+    extra = tmp_path / "extra.jar"
+    s = make(tmp_path, spark_jars=f"{lib}, {extra}")
+    assert s.spark_jar_files() == [str(lib / "a.jar"), str(lib / "b.jar"), str(extra)]
+    assert "spark.jars.packages" not in spark_conf(s, s.spark_jar_files())
+    coords = "org.apache.spark:spark-sql-kafka-0-10_2.13:4.0.1"
+    conf = spark_conf(make(tmp_path, spark_jars_packages=coords), [])
+    assert conf["spark.jars.packages"] == coords and conf["spark.jars"] == ""
+
+
+def test_the_service_does_not_import_the_stack_tooling() -> None:
+    """Jar resolution is deployment's job: the job and its Spark session never load the
+    stack's Maven tooling, so an image with CRYPTOPIPE_SPARK_JARS needs no Maven."""
+    code = (
+        "import sys, cryptopipe.processor.job, cryptopipe.processor.spark_session, "
+        "cryptopipe.processor.cli; "
+        "print(sorted(m for m in sys.modules if m.startswith('cryptopipe.stack.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == "['cryptopipe.stack.layout']", out.stdout + out.stderr
