@@ -56,6 +56,8 @@ KAFKA_PYTHON = "kafka-python (json loop)"
 PEER_SCRIPT = "kafka_python_producer.py"
 KCAT_KEY_DELIMITER = b"\t"  # between key and value in kcat's input lines (-K)
 MAX_WARMUP_TRADES = 100_000  # the broker's JIT warms up on these; not measured
+# a peer's timed rounds stop once they took this long in all (ours always runs every round)
+PEER_BUDGET_S = 120.0
 POLL_S = 0.05  # wait for room in librdkafka's queue when it is full
 # client settings that are Python objects, not librdkafka properties kcat could take
 PYTHON_ONLY_KEYS = ("logger", "error_cb", "on_delivery", "stats_cb")
@@ -279,14 +281,27 @@ def _timed() -> Iterator[_Clock]:
     clock.main_cpu_s = time.thread_time() - main_started
 
 
+def more_rounds(done: list[Round], total: int, budget_s: float | None) -> bool:
+    """Whether to time another round: fewer than ``total`` so far and, with a budget, their
+    seconds still within it (a slow peer gets one round, not an hour)."""
+    if not done:
+        return True
+    if len(done) >= total:
+        return False
+    return budget_s is None or sum(r.seconds for r in done) < budget_s
+
+
 def acknowledged_once(sent: int, on_topic: int, failed: int) -> bool:
     """Every trade acknowledged exactly once: no client failure, and the topic holds as many
     messages as were sent (none lost, none duplicated)."""
     return failed == 0 and on_topic == sent
 
 
-def summarize(system: str, description: str, rounds: list[Round], notes: list[str]) -> SystemResult:
-    """The median round's throughput, the range, and CPU per trade, as a SystemResult."""
+def summarize(
+    system: str, description: str, rounds: list[Round], notes: list[str], wanted: int = 1
+) -> SystemResult:
+    """The median round's throughput, the range, and CPU per trade, as a SystemResult
+    (``wanted``: the rounds asked for; a note says when fewer ran)."""
     rates = [r.trades_per_s for r in rounds]
     median = statistics.median(rates)
     trades = rounds[0].trades
@@ -306,6 +321,12 @@ def summarize(system: str, description: str, rounds: list[Round], notes: list[st
         figures += [
             Figure(CPU_MAIN, main_us, US_PER_TRADE),
             Figure(CPU_CLIENT, client_us, US_PER_TRADE),
+        ]
+    if len(rounds) < wanted:
+        notes = [
+            *notes,
+            f"{len(rounds)} of {wanted} rounds: its rounds took "
+            f"{sum(r.seconds for r in rounds):.0f} s, over a peer's {PEER_BUDGET_S:.0f} s budget",
         ]
     wrong = [i + 1 for i, r in enumerate(rounds) if not r.correct]
     if wrong:
@@ -365,15 +386,18 @@ class _Run:
         self.topics.append(name)
         return self.ctx.create_topic(name)
 
-    def rounds(self, system: str, one: Callable[[str], Round]) -> list[Round]:
-        """``ctx.sizing.producer_rounds`` timed rounds of one system, each on a fresh topic."""
+    def rounds(
+        self, system: str, one: Callable[[str], Round], budget_s: float | None = PEER_BUDGET_S
+    ) -> list[Round]:
+        """Up to ``ctx.sizing.producer_rounds`` timed rounds of one system, each on a fresh
+        topic; a system whose rounds took more than ``budget_s`` in all stops early."""
         out: list[Round] = []
         total = self.ctx.sizing.producer_rounds
-        for round_no in range(1, total + 1):
-            r = one(self.topic(system, round_no))
+        while more_rounds(out, total, budget_s):
+            r = one(self.topic(system, len(out) + 1))
             out.append(r)
             self.ctx.progress(
-                f"{system}, round {round_no}/{total}: {r.trades:,} trades in {r.seconds:.2f} s "
+                f"{system}, round {len(out)}/{total}: {r.trades:,} trades in {r.seconds:.2f} s "
                 f"= {r.trades_per_s:,.0f} trades/s"
                 + ("" if r.correct else f" (WRONG: {r.on_topic:,} on the topic, {r.failed} failed)")
             )
@@ -408,7 +432,7 @@ def run_ours(run: _Run) -> SystemResult:
     warmup = warmup_trades(run.ctx.sizing)
     run.ctx.progress(f"{OURS}: warm-up round of {warmup:,} trades (not measured)")
     one(run.topic(OURS, "warmup"), warmup)
-    rounds = run.rounds(OURS, one)
+    rounds = run.rounds(OURS, one, budget_s=None)
     settings = run.settings()
     notes = [
         f"timed: cryptopipe.producer.app.run from start to its flush (every trade acknowledged), "
@@ -418,7 +442,7 @@ def run_ours(run: _Run) -> SystemResult:
         f"{settings.kafka_linger_ms} ms, batch {settings.kafka_batch_bytes:,} bytes",
         "cpu per trade: main thread = the Python thread; client threads = librdkafka's",
     ]
-    return summarize(OURS, OURS_DESCRIPTION, rounds, notes)
+    return summarize(OURS, OURS_DESCRIPTION, rounds, notes, run.ctx.sizing.producer_rounds)
 
 
 def run_confluent(run: _Run, pairs: list[tuple[bytes, bytes]]) -> SystemResult:
@@ -457,7 +481,9 @@ def run_confluent(run: _Run, pairs: list[tuple[bytes, bytes]]) -> SystemResult:
         "that no Python callback runs per acknowledged message",
         "cpu per trade: main thread = the Python produce() loop; client threads = librdkafka's",
     ]
-    return summarize(CONFLUENT, CONFLUENT_DESCRIPTION, rounds, notes)
+    return summarize(
+        CONFLUENT, CONFLUENT_DESCRIPTION, rounds, notes, run.ctx.sizing.producer_rounds
+    )
 
 
 def _produce_when_room(
@@ -523,7 +549,7 @@ def run_kcat(run: _Run, pairs: list[tuple[bytes, bytes]]) -> SystemResult:
         f"the OS package's, not confluent-kafka's: {line.strip() or 'version unknown'}",
         "cpu per trade: the whole kcat process (user + system)",
     ]
-    return summarize(KCAT, KCAT_DESCRIPTION, rounds, notes)
+    return summarize(KCAT, KCAT_DESCRIPTION, rounds, notes, run.ctx.sizing.producer_rounds)
 
 
 KAFKA_PYTHON_DESCRIPTION = (
@@ -587,7 +613,9 @@ def run_kafka_python(run: _Run, frames: list[bytes]) -> SystemResult:
         "sender thread (Python too, sharing the GIL)",
         *kafka_python_differences(first, run.settings()),
     ]
-    return summarize(KAFKA_PYTHON, KAFKA_PYTHON_DESCRIPTION, rounds, notes)
+    return summarize(
+        KAFKA_PYTHON, KAFKA_PYTHON_DESCRIPTION, rounds, notes, run.ctx.sizing.producer_rounds
+    )
 
 
 def _run_process(args: list[str], timeout_s: float) -> subprocess.CompletedProcess[str]:

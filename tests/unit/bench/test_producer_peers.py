@@ -266,3 +266,16 @@ def test_without_kcat_the_result_says_how_to_install_it(
     assert result.system == stage.KCAT and not result.ok
     assert result.trades_per_s is None and result.error is not None
     assert "apt-get install kcat" in result.error
+
+
+def test_every_system_gets_one_round_and_a_slow_peer_no_more_than_its_budget() -> None:
+    fast, slow = _round(1.0), _round(stage.PEER_BUDGET_S)
+    assert stage.more_rounds([], 3, budget_s=0.0)  # always at least one
+    assert stage.more_rounds([fast, fast], 3, stage.PEER_BUDGET_S)
+    assert not stage.more_rounds([fast, fast, fast], 3, stage.PEER_BUDGET_S)
+    assert not stage.more_rounds([slow], 3, stage.PEER_BUDGET_S)
+    assert stage.more_rounds([slow, slow], 3, budget_s=None)  # ours: every round
+    result = stage.summarize("kafka-python", "d", [slow], [], wanted=3)
+    rounds = result.figure("rounds")
+    assert rounds is not None and rounds.value == 1
+    assert result.notes == ["1 of 3 rounds: its rounds took 120 s, over a peer's 120 s budget"]
