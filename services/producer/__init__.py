@@ -2,7 +2,8 @@
 normalized to schema v1 (docs/trade-schema-v1.md) and produced to Kafka.
 
 Pure core: ``trade`` (the schema), ``normalize`` (raw payload -> trade or DLQ rejection),
-``sequence`` (dedup and gap detection), ``synthetic`` (seeded market), ``ratelimit``.
-Adapters: ``kafka_sink``, ``binance_rest``, ``backfill``, ``checkpoint``, ``sources/*``,
-wired by ``app.run`` and the click command in ``cli``.
+``sequence`` (dedup and gap detection), ``synthetic`` (seeded market).
+Adapters: ``kafka_sink``, ``sources/`` (``synthetic``, ``replay`` and the ``binance`` package:
+WebSocket streams, REST, backfill, rate limits, checkpoint), wired by ``app.run`` and the click
+command in ``cli``; ``errors`` holds what a source raises for the command.
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from cryptopipe.producer.errors import StartupError
 from cryptopipe.producer.kafka_sink import FatalProducerError, KafkaSink
 from cryptopipe.producer.metrics import ProducerMetrics
 from cryptopipe.producer.pipeline import HeadersHook, Pipeline
@@ -12,10 +13,7 @@ from cryptopipe.producer.settings import ProducerSettings
 from cryptopipe.producer.stopper import Stopper
 
 logger = logging.getLogger(__name__)
-
-
-class StartupError(RuntimeError):
-    """Bad configuration found at start (e.g. a symbol Binance does not list)."""
+__all__ = ["RunResult", "StartupError", "run"]
 
 
 @dataclass
@@ -75,7 +73,7 @@ def run(
 
             frames = run_replay(settings, pipeline, sink, stopper)
         else:
-            from cryptopipe.producer.sources.binance import run_binance  # noqa: PLC0415
+            from cryptopipe.producer.sources.binance.source import run_binance  # noqa: PLC0415
 
             frames = run_binance(settings, pipeline, sink, stopper)
     finally:

@@ -98,7 +98,7 @@ def _start_exchange(settings: ChaosSettings, env: dict[str, str]) -> bool:
     here, and would read as a gap REST cannot fill)."""
     import httpx  # noqa: PLC0415
 
-    from cryptopipe.producer.checkpoint import checkpoint_path  # noqa: PLC0415
+    from cryptopipe.producer.sources.binance.checkpoint import checkpoint_path  # noqa: PLC0415
 
     proc = Stack(settings).process(EXCHANGE)
     if proc.is_running():

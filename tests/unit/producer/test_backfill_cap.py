@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cryptopipe.producer.backfill import Backfiller
 from cryptopipe.producer.metrics import ProducerMetrics
 from cryptopipe.producer.pipeline import Pipeline
+from cryptopipe.producer.sources.binance.backfill import Backfiller
 from cryptopipe.producer.stopper import Stopper
 from tests.unit.producer.test_pipeline import MemorySink
 

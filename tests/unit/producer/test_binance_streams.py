@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cryptopipe.producer.sources.binance import MAX_URL_CHARS, build_url, stream_groups
+from cryptopipe.producer.sources.binance.source import MAX_URL_CHARS, build_url, stream_groups
 
 
 def test_more_than_1024_streams_are_split_over_connections() -> None:

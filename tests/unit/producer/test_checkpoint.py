@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cryptopipe.producer import checkpoint
 from cryptopipe.producer.sequence import Gap, SequenceTracker, Verdict
+from cryptopipe.producer.sources.binance import checkpoint
 
 
 def test_save_and_load_round_trip_keeps_last_ids_and_open_gaps(tmp_path: Path) -> None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import random
 
-from cryptopipe.producer.ratelimit import SlidingWindowLimiter, WeightBudget, backoff_delay
+from cryptopipe.producer.sources.binance.ratelimit import (
+    SlidingWindowLimiter,
+    WeightBudget,
+    backoff_delay,
+)
 
 
 def test_weight_budget_waits_for_the_next_minute_when_spent() -> None:

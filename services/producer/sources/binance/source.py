@@ -31,14 +31,15 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from cryptopipe.dlq import DlqReason
-from cryptopipe.producer import checkpoint
-from cryptopipe.producer.backfill import Backfiller
-from cryptopipe.producer.binance_rest import BinanceApiError, BinanceRest, StoppedError
+from cryptopipe.producer.errors import StartupError
 from cryptopipe.producer.kafka_sink import KafkaSink
 from cryptopipe.producer.normalize import Rejection, decode_frame
 from cryptopipe.producer.pipeline import Pipeline, now_us
-from cryptopipe.producer.ratelimit import SlidingWindowLimiter, backoff_delay
 from cryptopipe.producer.settings import ProducerSettings
+from cryptopipe.producer.sources.binance import checkpoint
+from cryptopipe.producer.sources.binance.backfill import Backfiller
+from cryptopipe.producer.sources.binance.ratelimit import SlidingWindowLimiter, backoff_delay
+from cryptopipe.producer.sources.binance.rest import BinanceApiError, BinanceRest, StoppedError
 from cryptopipe.producer.stopper import Stopper
 
 logger = logging.getLogger(__name__)
@@ -367,8 +368,6 @@ class BinanceSource:
 
 async def check_symbols(rest: BinanceRest, symbols: tuple[str, ...]) -> None:
     """Every configured symbol must exist on Binance; warn about ones not TRADING."""
-    from cryptopipe.producer.app import StartupError  # noqa: PLC0415
-
     try:
         info = await rest.exchange_info(symbols)
     except BinanceApiError as exc:

@@ -16,7 +16,7 @@ import httpx
 import orjson
 
 from cryptopipe.producer.metrics import ProducerMetrics
-from cryptopipe.producer.ratelimit import WeightBudget, backoff_delay
+from cryptopipe.producer.sources.binance.ratelimit import WeightBudget, backoff_delay
 from cryptopipe.producer.stopper import Stopper
 
 logger = logging.getLogger(__name__)

@@ -16,16 +16,16 @@ from collections.abc import Iterable
 
 import orjson
 
-from cryptopipe.producer.binance_rest import (
+from cryptopipe.producer.normalize import Rejection, normalize_rest_trade
+from cryptopipe.producer.pipeline import Pipeline, now_us
+from cryptopipe.producer.sequence import Gap
+from cryptopipe.producer.sources.binance.ratelimit import backoff_delay
+from cryptopipe.producer.sources.binance.rest import (
     HISTORICAL_TRADES_MAX_LIMIT,
     BinanceApiError,
     BinanceRest,
     StoppedError,
 )
-from cryptopipe.producer.normalize import Rejection, normalize_rest_trade
-from cryptopipe.producer.pipeline import Pipeline, now_us
-from cryptopipe.producer.ratelimit import backoff_delay
-from cryptopipe.producer.sequence import Gap
 from cryptopipe.producer.stopper import Stopper
 
 logger = logging.getLogger(__name__)
