@@ -15,6 +15,7 @@ import getpass
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -144,6 +145,35 @@ def grant_reader(settings: StackSettings) -> None:
         settings.mysql_database, reader["user"], reader["password"], HOSTS, accounts.READER_TABLES
     )
     _socket_sql(settings, "".join(f"{s};\n" for s in statements), "creating the reader user")
+
+
+def _scratch_sql(settings: StackSettings, name: str, create: bool) -> str:
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name == settings.mysql_database:
+        raise ValueError(f"not a scratch database name: {name!r}")
+    admin, app = admin_secret(settings)["user"], app_secret(settings)["user"]
+    grants = [
+        (f"ALL PRIVILEGES ON `{name}`.*", admin),
+        (f"{accounts.APP_GRANTS} ON `{name}`.*", app),
+    ]
+    if create:
+        out = [*accounts.database_sql(name)]
+        out += [f"GRANT {what} TO '{user}'@'{host}'" for what, user in grants for host in HOSTS]
+    else:
+        out = [f"REVOKE {what} FROM '{user}'@'{host}'" for what, user in grants for host in HOSTS]
+        out.append(f"DROP DATABASE IF EXISTS `{name}`")
+    return "".join(f"{s};\n" for s in out)
+
+
+def create_scratch_database(settings: StackSettings, name: str) -> None:
+    """A database beside the pipeline's (``cryptopipe bench`` runs our processor into one, so a
+    benchmark never touches the user's candles): the admin account gets all of it and the app
+    user its run-time grants, as on the pipeline's database."""
+    _socket_sql(settings, _scratch_sql(settings, name, create=True), f"creating database {name}")
+
+
+def drop_scratch_database(settings: StackSettings, name: str) -> None:
+    """Revoke what :func:`create_scratch_database` granted and drop the database."""
+    _socket_sql(settings, _scratch_sql(settings, name, create=False), f"dropping database {name}")
 
 
 def _socket_sql(settings: StackSettings, sql: str, what: str) -> None:
