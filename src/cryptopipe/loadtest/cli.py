@@ -29,6 +29,7 @@ from cryptopipe.loadtest.shapes import SHAPES, Spike, parse_duration
 from cryptopipe.runner import progress
 from cryptopipe.runner.cli import service_commands, service_env
 from cryptopipe.slo.status import StatusError
+from cryptopipe.stack.kafka import starting_offsets_at_end
 from cryptopipe.stack.manager import Stack, tail
 from cryptopipe.stack.process import ManagedProcess, group_rss_bytes, wait_until
 from cryptopipe.stack.prometheus import SCRAPE_INTERVAL
@@ -52,34 +53,6 @@ class SetupError(RuntimeError):
 
 def _echo(message: str) -> None:
     click.echo(f"  {message}", err=True)
-
-
-def _end_offsets_json(settings: StackSettings) -> str:
-    """startingOffsets of a fresh processor: the topic's end (earlier data is not this run's)."""
-    from confluent_kafka import Consumer, TopicPartition  # noqa: PLC0415
-
-    topic = settings.topic_trades
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers(), "group.id": "lt"})
-    ends: dict[str, int] = {}
-
-    def read() -> bool:  # a fresh stack's topic may still be electing its leader
-        try:
-            parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-            for p in parts:
-                ends[str(p)] = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[
-                    1
-                ]
-        except Exception as exc:
-            logger.info("end offsets of %s not readable yet: %s", topic, exc)
-            return False
-        return True
-
-    try:
-        if not wait_until(read, 60):
-            raise SetupError(f"cannot read the end offsets of {topic}")
-    finally:
-        consumer.close()
-    return json.dumps({topic: ends})
 
 
 def _start(proc: ManagedProcess, name: str, argv: list[str], env: dict[str, str]) -> None:
@@ -140,7 +113,7 @@ def start_processor(s: StackSettings, query_name: str) -> bool:
         _echo("using the processor that is already running")
         return False
     penv = {**service_env(s), "CRYPTOPIPE_QUERY_NAME": query_name}
-    penv["CRYPTOPIPE_STARTING_OFFSETS"] = _end_offsets_json(s)
+    penv["CRYPTOPIPE_STARTING_OFFSETS"] = starting_offsets_at_end(s)
     _start(processor, "processor", service_commands("synthetic", None, None, {})["processor"], penv)
     return True
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import logging
 import shutil
 import socket
@@ -300,3 +301,50 @@ def topics_ready(settings: StackSettings, timeout_s: float = 5.0) -> bool:
             if len(partition.isrs) < len(partition.replicas):
                 return False
     return True
+
+
+def end_offsets(settings: StackSettings, topic: str, wait_s: float = 60.0) -> dict[int, int]:
+    """Every partition's end offset of ``topic``, read again while a fresh cluster still elects
+    its leaders (NOT_LEADER_FOR_PARTITION, no metadata yet) for up to ``wait_s``."""
+    from confluent_kafka import Consumer, TopicPartition  # noqa: PLC0415
+
+    from cryptopipe.stack.process import wait_until  # noqa: PLC0415
+
+    consumer = Consumer(
+        {
+            **settings.kafka_client_config(),
+            "bootstrap.servers": settings.bootstrap_servers(),
+            "group.id": f"cryptopipe-end-offsets-{uuid.uuid4().hex[:8]}",
+            "logger": KAFKA_CLIENT_LOG,
+        }
+    )
+    ends: dict[int, int] = {}
+
+    def read() -> bool:
+        try:
+            parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            ends.update(
+                {
+                    p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                    for p in parts
+                }
+            )
+        except Exception as exc:
+            logger.info("end offsets of %s not readable yet: %s", topic, exc)
+            return False
+        return bool(parts)
+
+    try:
+        if not wait_until(read, wait_s):
+            raise ConnectionError(f"cannot read the end offsets of {topic} within {wait_s:.0f}s")
+    finally:
+        consumer.close()
+    return ends
+
+
+def starting_offsets_at_end(settings: StackSettings, topic: str | None = None) -> str:
+    """Spark's ``startingOffsets`` JSON for a processor that starts at the topic's end (what
+    came before is not its business: a load test's or a test's own processor)."""
+    name = topic or settings.topic_trades
+    ends = end_offsets(settings, name)
+    return json.dumps({name: {str(p): o for p, o in sorted(ends.items())}})

@@ -22,12 +22,12 @@ import pytest
 from cryptopipe.exchange import BinanceEmulator
 from cryptopipe.runner.cli import service_commands, service_env
 from cryptopipe.stack import prometheus
+from cryptopipe.stack.kafka import starting_offsets_at_end
 from cryptopipe.stack.manager import Stack, tail
 from cryptopipe.stack.process import ManagedProcess, wait_until
 from cryptopipe.stack.settings import StackSettings
 from tests.conftest import RunningStack, port_base
 from tests.integration.alerts.webhook import WebhookReceiver
-from tests.integration.e2e.test_pipeline_e2e import end_offsets
 from tests.support import monitoring as support
 
 PRIVATE_PATH = "/private"
@@ -199,14 +199,11 @@ def pipeline(
     Stack(stack.settings.model_copy(update={"alert_webhook_url": receiver.url(STACK_PATH)})).up()
     tag = uuid.uuid4().hex[:5]
     symbols = [f"al{tag}ausdt", f"al{tag}busdt"]
-    starts = end_offsets(stack)
     env = {
         **service_env(stack.settings),
         "CRYPTOPIPE_SYMBOLS": ",".join(symbols),
         "CRYPTOPIPE_QUERY_NAME": f"alerts-{tag}",
-        "CRYPTOPIPE_STARTING_OFFSETS": json.dumps(
-            {stack.settings.topic_trades: {str(p): o for p, o in starts.items()}}
-        ),
+        "CRYPTOPIPE_STARTING_OFFSETS": starting_offsets_at_end(stack.settings),
         "CRYPTOPIPE_TRACE_SAMPLE_RATIO": "0.2",
         "CRYPTOPIPE_WATCH_INTERVAL_S": "5",
     }

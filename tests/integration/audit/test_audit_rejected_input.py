@@ -5,14 +5,10 @@ Before the audit applied the processor's rules, this mix read as "N missing in M
 
 from __future__ import annotations
 
-import json
 import random
-import subprocess
-import sys
 import uuid
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 from pyspark.sql import SparkSession
@@ -20,7 +16,7 @@ from pyspark.sql import SparkSession
 from cryptopipe.processor.job import run
 from cryptopipe.trade_rules import DEFAULT_MAX_MESSAGE_BYTES
 from tests.integration.audit import bad_input
-from tests.integration.audit.test_rules_agree_with_spark import VALID, spark_reasons
+from tests.integration.audit.helpers import VALID, audit, spark_reasons
 from tests.integration.processor.conftest import (
     StackFixture,
     create_topics,
@@ -35,20 +31,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.mysql, pytest.mark.spark]
 
 SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 MAX_BYTES = DEFAULT_MAX_MESSAGE_BYTES
-
-
-def audit(stack: StackFixture, topic: str, *args: str) -> tuple[int, dict[str, Any]]:
-    env = {**stack.env(), "CRYPTOPIPE_TOPIC_TRADES": topic, "CRYPTOPIPE_TOPIC_DLQ": f"{topic}.dlq"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "cryptopipe.cli", "audit", "--intervals", "1s,1m", "--json", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode in (0, 1), proc.stderr
-    return proc.returncode, json.loads(proc.stdout)
 
 
 def bad_messages(

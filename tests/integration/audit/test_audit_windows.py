@@ -17,7 +17,7 @@ from cryptopipe.audit.runner import new_state, run_audit
 from cryptopipe.audit.settings import AuditSettings
 from tests.conftest import RunningStack
 from tests.integration.audit import bad_input
-from tests.integration.audit.test_audit_rejected_input import audit
+from tests.integration.audit.helpers import audit
 
 pytestmark = [pytest.mark.kafka, pytest.mark.mysql]
 

@@ -17,29 +17,11 @@ import pytest
 from pyspark.sql import SparkSession
 
 from cryptopipe.audit.validate import Rejection, TradeValidator
-from cryptopipe.processor.transform import BatchTransform
 from cryptopipe.trade_rules import DEFAULT_MAX_MESSAGE_BYTES
 from tests.integration.audit import bad_input
+from tests.integration.audit.helpers import VALID, spark_reasons
 
 pytestmark = [pytest.mark.spark]
-
-VALID = "valid"
-
-
-def spark_reasons(
-    spark: SparkSession, values: Sequence[bytes | None], max_bytes: int, symbols: list[str]
-) -> list[str]:
-    rows = [("t", 0, i, v, None) for i, v in enumerate(values)]
-    raw = spark.createDataFrame(
-        rows,
-        "topic STRING, partition INT, offset BIGINT, value BINARY, "
-        "headers ARRAY<STRUCT<key: STRING, value: BINARY>>",
-    )
-    parsed = BatchTransform(max_bytes, symbols, 10_000_000).parse(raw)
-    got = {
-        int(r["offset"]): r["reason"] or VALID for r in parsed.select("offset", "reason").collect()
-    }
-    return [got[i] for i in range(len(values))]
 
 
 def python_reasons(values: Sequence[bytes | None], max_bytes: int, symbols: list[str]) -> list[str]:

@@ -27,6 +27,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from cryptopipe.runner.progress import parse
+from cryptopipe.stack.kafka import end_offsets
 from tests.conftest import RunningStack
 from tests.support.otlp_receiver import OtlpReceiver
 
@@ -51,19 +52,6 @@ class Run:
 
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "cryptopipe.cli", *args]
-
-
-def end_offsets(stack: RunningStack) -> dict[int, int]:
-    consumer = Consumer({"bootstrap.servers": stack.settings.bootstrap_servers(), "group.id": "x"})
-    try:
-        topic = stack.settings.topic_trades
-        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return {
-            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in parts
-        }
-    finally:
-        consumer.close()
 
 
 def scrape(url: str, openmetrics: bool = False) -> str:
@@ -92,7 +80,7 @@ def run(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     tag = uuid.uuid4().hex[:5].upper()
     symbols = [f"E{tag}AUSDT", f"E{tag}BUSDT"]
     logs = tmp_path_factory.mktemp("e2e")
-    starts = end_offsets(stack)
+    starts = end_offsets(stack.settings, stack.settings.topic_trades)
     with OtlpReceiver() as otlp:
         env = {
             **stack.env(),
@@ -200,7 +188,7 @@ def topic_trades(stack: RunningStack, run: Run) -> list[dict[str, Any]]:
         }
     )
     topic = stack.settings.topic_trades
-    ends = end_offsets(stack)
+    ends = end_offsets(stack.settings, stack.settings.topic_trades)
     consumer.assign([TopicPartition(topic, p, o) for p, o in run.start_offsets.items()])
     remaining = {p for p in ends if ends[p] > run.start_offsets.get(p, 0)}
     out = []

@@ -18,9 +18,9 @@ import pytest
 from cryptopipe.loadtest import plan as names
 from cryptopipe.loadtest.verdict import VERDICT_FIELDS
 from cryptopipe.runner.progress import scrape
+from cryptopipe.stack.kafka import starting_offsets_at_end
 from cryptopipe.stack.process import wait_until
 from tests.conftest import RunningStack
-from tests.integration.e2e.test_pipeline_e2e import end_offsets
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.kafka, pytest.mark.mysql]
 REPO = Path(__file__).resolve().parents[3]
@@ -29,22 +29,10 @@ REPO = Path(__file__).resolve().parents[3]
 @pytest.fixture(scope="module")
 def processor(stack: RunningStack) -> Iterator[None]:
     tag = uuid.uuid4().hex[:5]
-    starts: dict[int, int] = {}
-
-    def read_ends() -> bool:  # a fresh stack's topic may still be electing its leader
-        try:
-            starts.update(end_offsets(stack))
-        except Exception:
-            return False
-        return True
-
-    assert wait_until(read_ends, 60)
     env = {
         **stack.env(),
         "CRYPTOPIPE_QUERY_NAME": f"loadtest-{tag}",
-        "CRYPTOPIPE_STARTING_OFFSETS": json.dumps(
-            {stack.settings.topic_trades: {str(p): o for p, o in starts.items()}}
-        ),
+        "CRYPTOPIPE_STARTING_OFFSETS": starting_offsets_at_end(stack.settings),
     }
     proc = stack.stack.process("processor")
     proc.start([sys.executable, "-m", "cryptopipe.cli", "process"], env=env)

@@ -31,7 +31,7 @@ from tests.integration.processor.conftest import (
     truncate_state,
 )
 from tests.integration.processor.dataset import make_trades, send_order
-from tests.integration.processor.test_processor_restart import (
+from tests.integration.processor.helpers import (
     committed_batches,
     scrape,
     start_processor,

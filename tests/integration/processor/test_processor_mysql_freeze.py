@@ -24,12 +24,12 @@ from tests.integration.processor.conftest import (
     truncate_state,
 )
 from tests.integration.processor.dataset import expected_candles, make_trades, send_order
-from tests.integration.processor.test_processor_restart import (
+from tests.integration.processor.helpers import (
+    mariadb_pid,
     scrape,
     start_processor,
     wait_processed,
 )
-from tests.integration.processor.test_sink_stalls import mariadb_pid
 
 pytestmark = [pytest.mark.kafka, pytest.mark.mysql, pytest.mark.spark, pytest.mark.e2e]
 

@@ -38,7 +38,7 @@ from tests.integration.processor.conftest import (
     truncate_state,
 )
 from tests.integration.processor.dataset import T, expected_candles, make_trades, send_order
-from tests.integration.processor.test_sink_stalls import sample
+from tests.integration.processor.helpers import sample
 
 pytestmark = [pytest.mark.kafka, pytest.mark.mysql, pytest.mark.spark]
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -27,6 +24,12 @@ from tests.integration.processor.conftest import (
     truncate_state,
 )
 from tests.integration.processor.dataset import T, expected_candles, make_trades, send_order
+from tests.integration.processor.helpers import (
+    committed_batches,
+    scrape,
+    start_processor,
+    wait_processed,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.mysql, pytest.mark.spark, pytest.mark.e2e]
 
@@ -37,58 +40,6 @@ PER_SYMBOL = 4000
 def snapshot(stack: StackFixture) -> tuple[dict[Any, Any], list[tuple[Any, ...]]]:
     late = query(stack, "SELECT symbol, trade_id, price, quantity, trade_time_us FROM late_trades")
     return candles_in_db(stack), sorted(late)
-
-
-def start_processor(
-    stack: StackFixture,
-    topic: str,
-    checkpoint: Path,
-    log: Path,
-    *extra: str,
-    env_extra: dict[str, str] | None = None,
-) -> subprocess.Popen[bytes]:
-    env = stack.env()
-    env.update(
-        {
-            "CRYPTOPIPE_TOPIC_TRADES": topic,
-            "CRYPTOPIPE_TOPIC_DLQ": f"{topic}.dlq",
-            "CRYPTOPIPE_CHECKPOINT_DIR": str(checkpoint),
-            "CRYPTOPIPE_MAX_OFFSETS_PER_TRIGGER": "2000",
-            "CRYPTOPIPE_TRIGGER_INTERVAL_S": "0.5",
-            **(env_extra or {}),
-        }
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "cryptopipe.processor.cli", *extra],
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: the Spark JVM dies with it
-    )
-
-
-def scrape(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
-        return str(resp.read().decode())
-
-
-def processed_messages(stack: StackFixture) -> int:
-    return int(query(stack, "SELECT COALESCE(SUM(input_rows), 0) FROM processor_batches")[0][0])
-
-
-def wait_processed(
-    stack: StackFixture, proc: subprocess.Popen[bytes], n: int, log: Path, timeout_s: float
-) -> None:
-    """Until the ledger counts ``n`` messages processed; fails if ``proc`` dies or time is up."""
-    deadline = time.monotonic() + timeout_s
-    while processed_messages(stack) < n:
-        assert proc.poll() is None, log.read_text()[-3000:]
-        assert time.monotonic() < deadline, log.read_text()[-3000:]
-        time.sleep(0.5)
-
-
-def committed_batches(stack: StackFixture) -> int:
-    return int(query(stack, "SELECT COUNT(*) FROM processor_batches")[0][0])
 
 
 def test_kill_9_mid_stream_then_restart_gives_the_uninterrupted_rows(

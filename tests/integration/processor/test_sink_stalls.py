@@ -26,18 +26,12 @@ from cryptopipe.processor.settings import ProcessorSettings
 from cryptopipe.processor.sink import Commit, MySqlSink
 from tests.integration.processor.conftest import StackFixture, processor_settings, query
 from tests.integration.processor.dataset import BASE_TIME_US
+from tests.integration.processor.helpers import mariadb_pid, sample
 
 pytestmark = [pytest.mark.mysql]
 
 READ_TIMEOUT_S = 2.0
 FREEZE_S = 7.0
-
-
-def mariadb_pid(stack: StackFixture) -> int:
-    """The pid of this test stack's own mariadbd (from its pid file under the state dir)."""
-    pid = stack.stack.process("mariadb").pid()
-    assert pid is not None, "the test stack's MariaDB is not running"
-    return int(pid)
 
 
 @contextmanager
@@ -125,11 +119,6 @@ def a_batch(query_id: str, symbol: str) -> BatchResult:
         symbol_ranges={symbol: [(1, 3)]},
         rejected=[rejected],
     )
-
-
-def sample(metrics: ProcessorMetrics, name: str, **labels: str) -> float:
-    value = metrics.registry.get_sample_value(name, labels or None)
-    return 0.0 if value is None else float(value)
 
 
 def commit_with_a_freeze(

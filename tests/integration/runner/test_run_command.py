@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
+from cryptopipe.stack.kafka import starting_offsets_at_end
 from tests.conftest import RunningStack
-from tests.integration.e2e.test_pipeline_e2e import end_offsets
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.kafka, pytest.mark.mysql]
 
@@ -18,14 +18,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.spark, pytest.mark.kafka, pytest.mark
 def test_run_shows_progress_then_stops_cleanly_with_a_complete_audit(stack: RunningStack) -> None:
     tag = uuid.uuid4().hex[:5].upper()
     symbols = f"r{tag}ausdt,r{tag}busdt".lower()
-    starts = end_offsets(stack)
     env = {
         **stack.env(),
         "CRYPTOPIPE_QUERY_NAME": f"run-{tag.lower()}",
         # this test's processor starts at the topic's end: earlier tests' data is not its business
-        "CRYPTOPIPE_STARTING_OFFSETS": json.dumps(
-            {stack.settings.topic_trades: {str(p): o for p, o in starts.items()}}
-        ),
+        "CRYPTOPIPE_STARTING_OFFSETS": starting_offsets_at_end(stack.settings),
     }
     proc = subprocess.run(
         [

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -15,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import port_base
-
-RAW_LIBRDKAFKA = re.compile(r"^%\d+\|\d+\.\d+\|[A-Z_]+\|")
+from tests.integration.stack.helpers import RAW_LIBRDKAFKA
 
 
 def dead_port() -> int:

@@ -20,7 +20,7 @@ from cryptopipe.stack import kafka
 from cryptopipe.stack.manager import Stack
 from cryptopipe.stack.process import wait_until
 from tests.conftest import port_base, stack_settings_for
-from tests.integration.stack.test_kafka_client_logs import RAW_LIBRDKAFKA
+from tests.integration.stack.helpers import RAW_LIBRDKAFKA
 
 pytestmark = [pytest.mark.kafka, pytest.mark.cluster]
 

@@ -19,8 +19,8 @@ from cryptopipe.dashboards.common import GENERATED_NOTE
 from cryptopipe.dashboards.queries import panel_queries, panels
 from cryptopipe.processor.metrics import ProcessorMetrics
 from cryptopipe.producer.metrics import ProducerMetrics
+from tests.support.metric_names import exported
 from tests.unit.dashboards.lint import selectors
-from tests.unit.slo.test_metric_names import exported
 
 REPO = Path(__file__).resolve().parents[3]
 COMMITTED = REPO / "dashboards"

@@ -8,7 +8,7 @@ from cryptopipe.producer.metrics import ProducerMetrics
 from cryptopipe.producer.pipeline import Pipeline
 from cryptopipe.producer.sources.binance.backfill import Backfiller
 from cryptopipe.producer.stopper import Stopper
-from tests.unit.producer.test_pipeline import MemorySink
+from tests.unit.producer.helpers import MemorySink
 
 
 def test_oversized_gap_is_trimmed_to_the_newest_trades() -> None:

@@ -15,7 +15,7 @@ from cryptopipe.producer.metrics import ProducerMetrics
 from cryptopipe.producer.pipeline import Pipeline
 from cryptopipe.producer.synthetic import SyntheticConfig, SyntheticMarket
 from cryptopipe.producer.trade import Trade
-from tests.unit.producer.test_pipeline import MemorySink
+from tests.unit.producer.helpers import MemorySink
 
 pytestmark = pytest.mark.benchmark
 

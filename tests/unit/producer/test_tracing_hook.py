@@ -12,7 +12,7 @@ from opentelemetry.trace import SpanKind
 from prometheus_client.openmetrics.exposition import generate_latest
 
 from cryptopipe.producer.tracing_hook import TradeTracer, trace_id_of
-from tests.unit.producer.test_pipeline import NOW_MS, frame, make
+from tests.unit.producer.helpers import NOW_MS, frame, make
 
 
 def tracer_and_spans() -> tuple[TracerProvider, InMemorySpanExporter]:

@@ -6,23 +6,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry
-
 from cryptopipe.processor.metrics import ProcessorMetrics
 from cryptopipe.producer.metrics import ProducerMetrics
 from cryptopipe.slo.spec import load, queries
+from tests.support.metric_names import exported
 
 REPO = Path(__file__).resolve().parents[3]
-_SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
 _IDENT = re.compile(r"\b(cryptopipe[_:][A-Za-z0-9_:]*)")
-
-
-def exported(registry: CollectorRegistry) -> set[str]:
-    names = set()
-    for family in registry.collect():
-        for suffix in _SUFFIXES.get(family.type, ("",)):
-            names.add(family.name + suffix)
-    return names
 
 
 def test_every_metric_in_the_specs_is_exported() -> None:
