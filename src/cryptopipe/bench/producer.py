@@ -21,27 +21,42 @@ for ours, whose synthetic source generates the Binance frames inside the timed r
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import resource
 import shutil
-import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from cryptopipe.bench import dataset, peers_env
-from cryptopipe.bench.context import BenchContext, Sizing
-from cryptopipe.bench.model import OURS, Figure, Stage, SystemResult
-from cryptopipe.bench.peers import kafka_python_producer as peer  # its report's format
-from cryptopipe.config import CommonSettings
+from cryptopipe.bench.context import BenchContext
+from cryptopipe.bench.model import OURS, SystemResult
+from cryptopipe.bench.producer_clients import (
+    PeerError,
+    PeerReport,
+    kafka_python_args,
+    kafka_python_differences,
+    kcat_args,
+    kcat_lines,
+    librdkafka_properties,
+    parse_peer_report,
+    producer_settings,
+)
+from cryptopipe.bench.producer_rounds import (
+    PEER_BUDGET_S,
+    STAGE,
+    Round,
+    more_rounds,
+    summarize,
+    timed,
+    warmup_trades,
+)
 from cryptopipe.producer.kafka_sink import producer_config
 from cryptopipe.producer.settings import ProducerSettings
 from cryptopipe.stack.kafka import admin_client
@@ -49,306 +64,17 @@ from cryptopipe.stack.settings import StackSettings
 
 logger = logging.getLogger(__name__)
 
-STAGE: Stage = "producer"
 CONFLUENT = "confluent-kafka (pre-encoded)"
 KCAT = "kcat"
 KAFKA_PYTHON = "kafka-python (json loop)"
 PEER_SCRIPT = "kafka_python_producer.py"
-KCAT_KEY_DELIMITER = b"\t"  # between key and value in kcat's input lines (-K)
-MAX_WARMUP_TRADES = 100_000  # the broker's JIT warms up on these; not measured
-# a peer's timed rounds stop once they took this long in all (ours always runs every round)
-PEER_BUDGET_S = 120.0
 POLL_S = 0.05  # wait for room in librdkafka's queue when it is full
-# client settings that are Python objects, not librdkafka properties kcat could take
-PYTHON_ONLY_KEYS = ("logger", "error_cb", "on_delivery", "stats_cb")
-
-CPU_MAIN = "cpu per trade, main thread"
-CPU_CLIENT = "cpu per trade, client threads"
-CPU_PROCESS = "cpu per trade, process"
-US_PER_TRADE = "us/trade"
-
-
-class PeerError(RuntimeError):
-    """A peer could not run or its output is unusable; the message says what to do."""
 
 
 # settings ------------------------------------------------------------------------------
-def producer_settings(stack: StackSettings, spec: dataset.DataSpec, topic: str) -> ProducerSettings:
-    """``cryptopipe produce --source synthetic`` against the stack, making ``spec``'s trades
-    (symbols, seed, start time, first ids, count; unpaced) into ``topic``; everything else is
-    the product's default."""
-    common = {name: getattr(stack, name) for name in CommonSettings.model_fields}
-    common.update(kafka_bootstrap_servers=stack.bootstrap_servers(), topic_trades=topic)
-    config = spec.config()
-    return ProducerSettings(
-        **common,
-        source="synthetic",
-        symbols=",".join(config.symbols),
-        rate=config.rate,
-        seed=config.seed,
-        count=spec.count,
-        synthetic_start_time_us=config.start_time_us,
-        synthetic_first_trade_id=config.first_trade_id,
-    )
-
-
-def librdkafka_properties(settings: ProducerSettings, client_id: str) -> dict[str, str]:
-    """Our producer's client properties as librdkafka strings (for kcat's config file)."""
-    conf = producer_config(settings)
-    conf["client.id"] = client_id
-    out: dict[str, str] = {}
-    for key, value in conf.items():
-        if key in PYTHON_ONLY_KEYS:
-            continue
-        out[key] = ("true" if value else "false") if isinstance(value, bool) else str(value)
-    return out
-
-
-def kcat_args(kcat: str, config_file: Path, topic: str, data_file: Path) -> list[str]:
-    """kcat producing ``data_file``'s lines (key, tab, value) with the properties of
-    ``config_file`` (a file, not -X: a SASL password stays out of the process list)."""
-    delimiter = KCAT_KEY_DELIMITER.decode().encode("unicode_escape").decode()
-    config = ["-F", str(config_file)]
-    return [kcat, "-P", "-q", *config, "-t", topic, "-K", delimiter, "-l", str(data_file)]
-
-
-def kcat_lines(pairs: list[tuple[bytes, bytes]]) -> Iterator[bytes]:
-    for key, value in pairs:
-        yield key + KCAT_KEY_DELIMITER + value + b"\n"
-
-
-def kafka_python_args(
-    python: Path, script: Path, settings: ProducerSettings, topic: str, frames_file: Path
-) -> list[str]:
-    """The kafka-python peer with our client settings, where kafka-python has them."""
-    conf = producer_config(settings)
-    compression = str(conf["compression.type"])
-    return [
-        str(python),
-        "-W",
-        "ignore::DeprecationWarning",
-        str(script),
-        "--bootstrap",
-        str(conf["bootstrap.servers"]),
-        "--topic",
-        topic,
-        "--frames",
-        str(frames_file),
-        "--acks",
-        str(conf["acks"]),
-        "--idempotence" if conf["enable.idempotence"] else "--no-idempotence",
-        "--compression",
-        compression,
-        "--linger-ms",
-        str(conf["linger.ms"]),
-        "--batch-size",
-        str(conf["batch.size"]),
-        "--delivery-timeout-ms",
-        str(conf["message.timeout.ms"]),
-    ]
-
-
-@dataclass(frozen=True, slots=True)
-class PeerReport:
-    """What the kafka-python peer printed about its run (one JSON line on stdout)."""
-
-    client: str
-    sent: int
-    failed: int
-    seconds: float
-    cpu_s: float
-    main_cpu_s: float
-    acks: str
-    idempotence: bool
-    compression: str
-    linger_ms: int
-    batch_size: int
-
-
-def parse_peer_report(stdout: str) -> PeerReport:
-    """The last JSON object line of the peer's stdout; PeerError if there is none or a field
-    is missing or of the wrong type."""
-    for raw in reversed(stdout.strip().splitlines()):
-        line = raw.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            data = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(data, dict):
-            continue
-        if data.get("report") != peer.REPORT_VERSION:
-            wanted = peer.REPORT_VERSION
-            raise PeerError(f"peer report version {data.get('report')!r}, not {wanted}: {line}")
-        try:
-            return PeerReport(
-                client=str(data["client"]),
-                sent=_int(data["sent"]),
-                failed=_int(data["failed"]),
-                seconds=_positive(data["seconds"]),
-                cpu_s=float(data["cpu_s"]),
-                main_cpu_s=float(data["main_cpu_s"]),
-                acks=str(data["acks"]),
-                idempotence=bool(data["idempotence"]),
-                compression=str(data["compression"]),
-                linger_ms=_int(data["linger_ms"]),
-                batch_size=_int(data["batch_size"]),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise PeerError(f"unusable peer report ({exc!r}): {line}") from exc
-    raise PeerError(f"the peer printed no JSON report (stdout: {stdout[-300:]!r})")
-
-
-def _int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"not an integer: {value!r}")
-    return value
-
-
-def _positive(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-        raise ValueError(f"not a positive number: {value!r}")
-    return float(value)
-
-
-def kafka_python_differences(report: PeerReport, settings: ProducerSettings) -> list[str]:
-    """Where the peer's effective client settings differ from ours (notes of the result)."""
-    conf = producer_config(settings)
-    out: list[str] = []
-    if report.compression != conf["compression.type"]:
-        out.append(
-            f"kafka-python sent with compression {report.compression}, not "
-            f"{conf['compression.type']} (kafka-python needs the lz4 package for lz4; the peers' "
-            "venv does not have it)"
-        )
-    if report.acks not in ("all", "-1"):
-        out.append(f"kafka-python ran with acks={report.acks}, not all")
-    if not report.idempotence:
-        out.append("kafka-python ran without idempotence")
-    return out
-
-
-def warmup_trades(sizing: Sizing) -> int:
-    """Ours' unmeasured warm-up round: a fifth of a round, at most 100,000 trades."""
-    return max(1, min(MAX_WARMUP_TRADES, sizing.producer_trades // 5))
 
 
 # measuring -----------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Round:
-    """One timed run of one system into a fresh topic."""
-
-    trades: int
-    seconds: float
-    cpu_s: float | None  # the whole client process
-    main_cpu_s: float | None  # its main (Python) thread; None for kcat
-    failed: int  # failures the client reported
-    on_topic: int  # messages on the round's topic afterwards (watermarks)
-
-    @property
-    def trades_per_s(self) -> float:
-        return self.trades / self.seconds
-
-    @property
-    def correct(self) -> bool:
-        return acknowledged_once(self.trades, self.on_topic, self.failed)
-
-
-@dataclass
-class _Clock:
-    """Wall time, process CPU and this thread's CPU of a timed block."""
-
-    seconds: float = 0.0
-    cpu_s: float = 0.0
-    main_cpu_s: float = 0.0
-
-    def round(self, trades: int, failed: int, on_topic: int) -> Round:
-        return Round(trades, self.seconds, self.cpu_s, self.main_cpu_s, failed, on_topic)
-
-
-@contextmanager
-def _timed() -> Iterator[_Clock]:
-    clock = _Clock()
-    started, cpu_started, main_started = (
-        time.perf_counter(),
-        time.process_time(),
-        time.thread_time(),
-    )
-    yield clock
-    clock.seconds = time.perf_counter() - started
-    clock.cpu_s = time.process_time() - cpu_started
-    clock.main_cpu_s = time.thread_time() - main_started
-
-
-def more_rounds(done: list[Round], total: int, budget_s: float | None) -> bool:
-    """Whether to time another round: fewer than ``total`` so far and, with a budget, their
-    seconds still within it (a slow peer gets one round, not an hour)."""
-    if not done:
-        return True
-    if len(done) >= total:
-        return False
-    return budget_s is None or sum(r.seconds for r in done) < budget_s
-
-
-def acknowledged_once(sent: int, on_topic: int, failed: int) -> bool:
-    """Every trade acknowledged exactly once: no client failure, and the topic holds as many
-    messages as were sent (none lost, none duplicated)."""
-    return failed == 0 and on_topic == sent
-
-
-def summarize(
-    system: str, description: str, rounds: list[Round], notes: list[str], wanted: int = 1
-) -> SystemResult:
-    """The median round's throughput, the range, and CPU per trade, as a SystemResult
-    (``wanted``: the rounds asked for; a note says when fewer ran)."""
-    rates = [r.trades_per_s for r in rounds]
-    median = statistics.median(rates)
-    trades = rounds[0].trades
-    figures = [
-        Figure("median", median, "trades/s"),
-        Figure("min", min(rates), "trades/s"),
-        Figure("max", max(rates), "trades/s"),
-        Figure("rounds", len(rounds), "rounds"),
-    ]
-    cpu = [r.cpu_s for r in rounds if r.cpu_s is not None]
-    main = [r.main_cpu_s for r in rounds if r.main_cpu_s is not None]
-    if cpu:
-        figures.append(Figure(CPU_PROCESS, 1e6 * statistics.median(cpu) / trades, US_PER_TRADE))
-    if cpu and len(main) == len(cpu):
-        main_us = 1e6 * statistics.median(main) / trades
-        client_us = 1e6 * statistics.median(c - m for c, m in zip(cpu, main, strict=True)) / trades
-        figures += [
-            Figure(CPU_MAIN, main_us, US_PER_TRADE),
-            Figure(CPU_CLIENT, client_us, US_PER_TRADE),
-        ]
-    if len(rounds) < wanted:
-        notes = [
-            *notes,
-            f"{len(rounds)} of {wanted} rounds: its rounds took "
-            f"{sum(r.seconds for r in rounds):.0f} s, over a peer's {PEER_BUDGET_S:.0f} s budget",
-        ]
-    wrong = [i + 1 for i, r in enumerate(rounds) if not r.correct]
-    if wrong:
-        notes = [
-            *notes,
-            *(
-                f"round {i}: {rounds[i - 1].trades:,} sent, {rounds[i - 1].on_topic:,} on the "
-                f"topic, {rounds[i - 1].failed:,} failures reported"
-                for i in wrong
-            ),
-        ]
-    return SystemResult(
-        stage=STAGE,
-        system=system,
-        description=description,
-        trades=trades,
-        seconds=trades / median,
-        trades_per_s=median,
-        correct=not wrong,
-        figures=figures,
-        notes=notes,
-    )
 
 
 def messages_on(stack: StackSettings, topic: str) -> int:
@@ -423,7 +149,7 @@ def run_ours(run: _Run) -> SystemResult:
         settings = run.settings(topic, count)
         hook = TradeTracer.for_settings(TracerProvider(), settings)
         metrics = ProducerMetrics()
-        with _timed() as clock:
+        with timed() as clock:
             result = produce(settings, Stopper(), metrics, serve_metrics=False, headers_hook=hook)
         sent = settings.count or 0
         failed = result.failed + result.unflushed + result.rejected + (sent - result.delivered)
@@ -461,7 +187,7 @@ def run_confluent(run: _Run, pairs: list[tuple[bytes, bytes]]) -> SystemResult:
         # only failed deliveries come back to Python: no per-trade callback on the happy path
         conf["delivery.report.only.error"] = True
         conf["on_delivery"] = on_delivery
-        with _timed() as clock:
+        with timed() as clock:
             producer = Producer(conf)
             produce = producer.produce
             for key, value in pairs:

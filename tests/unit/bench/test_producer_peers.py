@@ -13,6 +13,8 @@ import pytest
 
 from cryptopipe.bench import dataset
 from cryptopipe.bench import producer as stage
+from cryptopipe.bench import producer_clients as clients
+from cryptopipe.bench import producer_rounds as rnd
 from cryptopipe.bench.context import BenchContext, Sizing
 from cryptopipe.bench.peers import kafka_python_producer as peer
 from cryptopipe.producer.normalize import normalize_frame
@@ -32,7 +34,7 @@ def stack(tmp_path: Path) -> StackSettings:
 
 @pytest.fixture
 def settings(stack: StackSettings) -> ProducerSettings:
-    return stage.producer_settings(stack, SPEC, "bench.producer.test")
+    return clients.producer_settings(stack, SPEC, "bench.producer.test")
 
 
 # ours makes the stage's trades, against the stack -----------------------------------------
@@ -55,7 +57,7 @@ def test_our_producer_settings_point_at_the_stack_and_keep_the_product_defaults(
 
 # kcat -------------------------------------------------------------------------------------
 def test_kcat_gets_our_client_properties_as_strings(settings: ProducerSettings) -> None:
-    props = stage.librdkafka_properties(settings, "bench-kcat")
+    props = clients.librdkafka_properties(settings, "bench-kcat")
     assert "logger" not in props
     assert props["client.id"] == "bench-kcat"
     assert props["bootstrap.servers"] == settings.kafka_bootstrap_servers
@@ -75,21 +77,21 @@ def test_a_sasl_password_goes_into_kcats_config_file_not_its_arguments(tmp_path:
         kafka_sasl_username="u",
         kafka_sasl_password="hunter2",
     )
-    settings = stage.producer_settings(secret_stack, SPEC, "t")
-    assert stage.librdkafka_properties(settings, "k")["sasl.password"] == "hunter2"
-    args = stage.kcat_args("/usr/bin/kcat", Path("/x/kcat.conf"), "t", Path("/x/in.txt"))
+    settings = clients.producer_settings(secret_stack, SPEC, "t")
+    assert clients.librdkafka_properties(settings, "k")["sasl.password"] == "hunter2"
+    args = clients.kcat_args("/usr/bin/kcat", Path("/x/kcat.conf"), "t", Path("/x/in.txt"))
     assert not any("hunter2" in a for a in args)
     assert args[args.index("-F") + 1] == "/x/kcat.conf"
 
 
 def test_kcat_splits_its_input_lines_where_we_joined_them() -> None:
-    args = stage.kcat_args("/usr/bin/kcat", Path("c.conf"), "topic-a", Path("in.txt"))
+    args = clients.kcat_args("/usr/bin/kcat", Path("c.conf"), "topic-a", Path("in.txt"))
     assert args[:2] == ["/usr/bin/kcat", "-P"]
     assert args[args.index("-t") + 1] == "topic-a"
     assert "-l" in args and args[-1] == "in.txt"  # one file, split into messages
     delimiter = args[args.index("-K") + 1].encode().decode("unicode_escape").encode()
     pairs = dataset.encoded(dataset.DataSpec(count=50))
-    lines = list(stage.kcat_lines(pairs))
+    lines = list(clients.kcat_lines(pairs))
     assert [tuple(line.rstrip(b"\n").split(delimiter, 1)) for line in lines] == pairs
     assert all(line.count(b"\n") == 1 for line in lines)  # one message per line
 
@@ -98,7 +100,7 @@ def test_kcat_splits_its_input_lines_where_we_joined_them() -> None:
 def test_the_kafka_python_peer_accepts_our_arguments_and_gets_our_settings(
     settings: ProducerSettings,
 ) -> None:
-    args = stage.kafka_python_args(
+    args = clients.kafka_python_args(
         Path("/peers/python"), Path("/peers/p.py"), settings, "t1", Path("/tmp/f.txt")
     )
     assert args[0] == "/peers/python" and "/peers/p.py" in args
@@ -131,13 +133,15 @@ def test_the_peer_sends_uncompressed_without_the_codecs_library_and_we_say_so(
         "linger_ms": 20,
         "batch_size": 1,
     }
-    report = stage.parse_peer_report(json.dumps(peer.report("kp", 1, 0, 1.0, 1.0, 0.5, effective)))
-    notes = stage.kafka_python_differences(report, settings)
+    report = clients.parse_peer_report(
+        json.dumps(peer.report("kp", 1, 0, 1.0, 1.0, 0.5, effective))
+    )
+    notes = clients.kafka_python_differences(report, settings)
     assert len(notes) == 1 and "compression none, not lz4" in notes[0]
-    same = stage.parse_peer_report(
+    same = clients.parse_peer_report(
         json.dumps(peer.report("kp", 1, 0, 1.0, 1.0, 0.5, {**effective, "compression_type": "lz4"}))
     )
-    assert stage.kafka_python_differences(same, settings) == []
+    assert clients.kafka_python_differences(same, settings) == []
 
 
 def test_the_peer_normalizes_frames_into_our_schemas_fields() -> None:
@@ -172,8 +176,8 @@ def test_the_peers_report_line_is_found_among_other_output() -> None:
     stdout = "\n".join(
         ["starting", json.dumps({"not": "it"}) + " trailing", json.dumps(_report()), ""]
     )
-    report = stage.parse_peer_report(stdout)
-    assert report == stage.PeerReport(
+    report = clients.parse_peer_report(stdout)
+    assert report == clients.PeerReport(
         client="kafka-python 3.0.12",
         sent=500,
         failed=0,
@@ -202,8 +206,8 @@ def test_the_peers_report_line_is_found_among_other_output() -> None:
     ],
 )
 def test_an_unusable_peer_report_is_an_error_that_says_why(stdout: str, why: str) -> None:
-    with pytest.raises(stage.PeerError, match=why):
-        stage.parse_peer_report(stdout)
+    with pytest.raises(clients.PeerError, match=why):
+        clients.parse_peer_report(stdout)
 
 
 # verdict and summary ----------------------------------------------------------------------
@@ -214,15 +218,15 @@ def test_an_unusable_peer_report_is_an_error_that_says_why(stdout: str, why: str
 def test_correct_means_every_trade_acknowledged_exactly_once(
     on_topic: int, failed: int, correct: bool
 ) -> None:
-    assert stage.acknowledged_once(1000, on_topic, failed) is correct
+    assert rnd.acknowledged_once(1000, on_topic, failed) is correct
 
 
-def _round(seconds: float, on_topic: int = 1000, main: float | None = 0.002) -> stage.Round:
-    return stage.Round(1000, seconds, 0.003, main, 0, on_topic)
+def _round(seconds: float, on_topic: int = 1000, main: float | None = 0.002) -> rnd.Round:
+    return rnd.Round(1000, seconds, 0.003, main, 0, on_topic)
 
 
 def test_the_summary_is_the_median_round_with_its_range_and_cpu_per_trade() -> None:
-    result = stage.summarize("x", "d", [_round(0.1), _round(0.05), _round(0.02)], ["n"])
+    result = rnd.summarize("x", "d", [_round(0.1), _round(0.05), _round(0.02)], ["n"])
     assert result.trades_per_s == pytest.approx(20_000)
     assert result.seconds == pytest.approx(0.05)
     assert result.correct is True and result.error is None and result.trades == 1000
@@ -231,30 +235,34 @@ def test_the_summary_is_the_median_round_with_its_range_and_cpu_per_trade() -> N
     assert values["median"] == pytest.approx(20_000)
     assert values["min"] == pytest.approx(10_000)
     assert values["max"] == pytest.approx(50_000)
-    assert values[stage.CPU_PROCESS] == pytest.approx(3.0)
-    assert values[stage.CPU_MAIN] == pytest.approx(2.0)
-    assert values[stage.CPU_CLIENT] == pytest.approx(1.0)
+    assert values[rnd.CPU_PROCESS] == pytest.approx(3.0)
+    assert values[rnd.CPU_MAIN] == pytest.approx(2.0)
+    assert values[rnd.CPU_CLIENT] == pytest.approx(1.0)
     assert units["median"] == units["min"] == units["max"] == "trades/s"
-    assert (
-        units[stage.CPU_PROCESS] == units[stage.CPU_MAIN] == units[stage.CPU_CLIENT] == "us/trade"
-    )
+    assert units[rnd.CPU_PROCESS] == units[rnd.CPU_MAIN] == units[rnd.CPU_CLIENT] == "us/trade"
     assert result.notes == ["n"]
 
 
 def test_one_lost_trade_in_any_round_makes_the_system_wrong() -> None:
-    result = stage.summarize("x", "d", [_round(0.1), _round(0.1, on_topic=999)], [])
+    result = rnd.summarize("x", "d", [_round(0.1), _round(0.1, on_topic=999)], [])
     assert result.correct is False
     assert result.notes == ["round 2: 1,000 sent, 999 on the topic, 0 failures reported"]
 
 
 def test_a_process_without_a_main_thread_figure_gets_only_its_total() -> None:
-    result = stage.summarize("kcat", "d", [_round(0.1, main=None)], [])
-    assert {f.name for f in result.figures} == {"median", "min", "max", "rounds", stage.CPU_PROCESS}
+    result = rnd.summarize("kcat", "d", [_round(0.1, main=None)], [])
+    assert {f.name for f in result.figures} == {
+        "median",
+        "min",
+        "max",
+        "rounds",
+        rnd.CPU_PROCESS,
+    }
 
 
 def test_the_warm_up_is_a_fifth_of_a_round_at_most_100k() -> None:
-    assert stage.warmup_trades(Sizing.for_run(quick=True)) == 10_000
-    assert stage.warmup_trades(Sizing.for_run(quick=False)) == 100_000
+    assert rnd.warmup_trades(Sizing.for_run(quick=True)) == 10_000
+    assert rnd.warmup_trades(Sizing.for_run(quick=False)) == 100_000
 
 
 def test_without_kcat_the_result_says_how_to_install_it(
@@ -269,13 +277,13 @@ def test_without_kcat_the_result_says_how_to_install_it(
 
 
 def test_every_system_gets_one_round_and_a_slow_peer_no_more_than_its_budget() -> None:
-    fast, slow = _round(1.0), _round(stage.PEER_BUDGET_S)
-    assert stage.more_rounds([], 3, budget_s=0.0)  # always at least one
-    assert stage.more_rounds([fast, fast], 3, stage.PEER_BUDGET_S)
-    assert not stage.more_rounds([fast, fast, fast], 3, stage.PEER_BUDGET_S)
-    assert not stage.more_rounds([slow], 3, stage.PEER_BUDGET_S)
-    assert stage.more_rounds([slow, slow], 3, budget_s=None)  # ours: every round
-    result = stage.summarize("kafka-python", "d", [slow], [], wanted=3)
+    fast, slow = _round(1.0), _round(rnd.PEER_BUDGET_S)
+    assert rnd.more_rounds([], 3, budget_s=0.0)  # always at least one
+    assert rnd.more_rounds([fast, fast], 3, rnd.PEER_BUDGET_S)
+    assert not rnd.more_rounds([fast, fast, fast], 3, rnd.PEER_BUDGET_S)
+    assert not rnd.more_rounds([slow], 3, rnd.PEER_BUDGET_S)
+    assert rnd.more_rounds([slow, slow], 3, budget_s=None)  # ours: every round
+    result = rnd.summarize("kafka-python", "d", [slow], [], wanted=3)
     rounds = result.figure("rounds")
     assert rounds is not None and rounds.value == 1
     assert result.notes == ["1 of 3 rounds: its rounds took 120 s, over a peer's 120 s budget"]
