@@ -13,14 +13,9 @@ import pytest
 from cryptopipe.bench import dataset
 from cryptopipe.bench.peers import candle_sink
 from cryptopipe.bench.peers.kafka_candles import WINDOW_US, Fold
-from cryptopipe.bench.processor import (
-    DATABASE,
-    WARMUP_TRADES,
-    parse_peer_output,
-    progress_count,
-    short_error,
-    sustained,
-)
+from cryptopipe.bench.processor_common import DATABASE, short_error
+from cryptopipe.bench.processor_peers import parse_peer_output, progress_count
+from cryptopipe.bench.processor_spark import WARMUP_TRADES, sustained
 from cryptopipe.bench.reference import Candle, RefTrade, reference_candles
 from cryptopipe.stack import mariadb
 from cryptopipe.stack.settings import StackSettings
