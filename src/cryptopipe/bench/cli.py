@@ -17,7 +17,7 @@ import click
 
 from cryptopipe.bench import machine, plots, report
 from cryptopipe.bench.context import BenchContext, Sizing
-from cryptopipe.bench.model import OURS, STAGES, SystemResult
+from cryptopipe.bench.model import OURS, STAGES, Stage, SystemResult
 from cryptopipe.bench.settings import BenchSettings
 from cryptopipe.cli_settings import build_settings
 from cryptopipe.stack.manager import Stack
@@ -60,17 +60,9 @@ def run_stage(stage: str, ctx: BenchContext) -> list[SystemResult]:
         results: list[SystemResult] = module.run_stage(ctx)
     except Exception as exc:
         logger.exception("bench %s failed", stage)
-        results = [
-            SystemResult(
-                stage=stage,  # type: ignore[arg-type]
-                system=OURS,
-                description="the stage did not complete",
-                trades=0,
-                seconds=None,
-                trades_per_s=None,
-                error=f"{type(exc).__name__}: {exc} (the log above has the details)",
-            )
-        ]
+        error = f"{type(exc).__name__}: {exc} (the log above has the details)"
+        stage_name: Stage = stage  # type: ignore[assignment]
+        results = [SystemResult.failed(stage_name, OURS, "the stage did not complete", error)]
     _echo(f"{stage} done in {time.monotonic() - started:.0f}s")
     return results
 

@@ -59,6 +59,27 @@ class SystemResult:
     notes: list[str] = field(default_factory=list)
     points: list[LatencyPoint] = field(default_factory=list)  # e2e: one per fixed rate
 
+    @classmethod
+    def failed(
+        cls,
+        stage: Stage,
+        system: str,
+        description: str,
+        error: str,
+        notes: list[str] | None = None,
+    ) -> SystemResult:
+        """A system that could not run: ``error`` says why (and what to do)."""
+        return cls(
+            stage=stage,
+            system=system,
+            description=description,
+            trades=0,
+            seconds=None,
+            trades_per_s=None,
+            error=error,
+            notes=notes or [],
+        )
+
     @property
     def ok(self) -> bool:
         return self.error is None and self.trades_per_s is not None

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptopipe.bench import guard
 from cryptopipe.bench.context import BenchContext
 from cryptopipe.bench.model import OURS, Stage, SystemResult
 from cryptopipe.bench.reference import FIELDS, Candle, CandleKey, compare, stored_candle
@@ -27,7 +28,6 @@ KAFKA_TABLE, QUIX_TABLE, NAIVE_TABLE = "peer_kafka_candles", "peer_quix_candles"
 POLL_S = 0.2
 PROGRESS_EVERY_S = 3.0
 QUIET_PROGRESS_S = 15.0
-MAX_ERROR_CHARS = 400
 MIN_WAIT_S = 300.0  # a system gets this long plus one second per WAIT_RATE trades
 WAIT_RATE = 2_000.0
 
@@ -56,35 +56,11 @@ class Backlog:
 
 
 def failed(system: str, error: str, notes: list[str] | None = None) -> SystemResult:
-    return SystemResult(
-        stage=STAGE,
-        system=system,
-        description=DESCRIPTIONS[system],
-        trades=0,
-        seconds=None,
-        trades_per_s=None,
-        error=error,
-        notes=notes or [],
-    )
-
-
-def short_error(exc: BaseException) -> str:
-    """An exception in a line a results table can hold: a JVM error's root cause (its last
-    ``Caused by:`` line), else the first line, at most MAX_ERROR_CHARS."""
-    text = str(exc).strip()
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    causes = [line.removeprefix("Caused by: ") for line in lines if line.startswith("Caused by:")]
-    first = causes[-1] if causes else (lines[0] if lines else "")
-    out = f"{type(exc).__name__}: {first}"
-    return out if len(out) <= MAX_ERROR_CHARS else out[: MAX_ERROR_CHARS - 3] + "..."
+    return SystemResult.failed(STAGE, system, DESCRIPTIONS[system], error, notes)
 
 
 def guarded(system: str, fn: Callable[[], SystemResult]) -> SystemResult:
-    try:
-        return fn()
-    except Exception as exc:
-        logger.exception("bench processor: %s failed", system)
-        return failed(system, short_error(exc))
+    return guard.guarded(STAGE, system, DESCRIPTIONS[system], fn)
 
 
 def judged(

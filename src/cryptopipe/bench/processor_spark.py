@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from cryptopipe.bench.guard import short_error
 from cryptopipe.bench.model import OURS, Figure, SystemResult
 from cryptopipe.bench.peers import naive_spark
 from cryptopipe.bench.processor_common import (
@@ -26,7 +27,6 @@ from cryptopipe.bench.processor_common import (
     failed,
     guarded,
     judged,
-    short_error,
     stored_rows,
 )
 from cryptopipe.config import CommonSettings

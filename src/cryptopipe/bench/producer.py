@@ -36,6 +36,7 @@ from typing import Any
 
 from cryptopipe.bench import dataset, peers_env
 from cryptopipe.bench.context import BenchContext
+from cryptopipe.bench.guard import guarded
 from cryptopipe.bench.model import OURS, SystemResult
 from cryptopipe.bench.producer_clients import (
     PeerError,
@@ -363,24 +364,7 @@ def _subprocess_timeout(trades: int) -> float:
 
 def _failed(system: str, description: str, error: str) -> SystemResult:
     logger.warning("bench producer: %s could not run: %s", system, error)
-    return SystemResult(
-        stage=STAGE,
-        system=system,
-        description=description,
-        trades=0,
-        seconds=None,
-        trades_per_s=None,
-        error=error,
-    )
-
-
-def _guarded(system: str, description: str, fn: Callable[[], SystemResult]) -> SystemResult:
-    """One system's result; an unexpected failure is that system's error, the run goes on."""
-    try:
-        return fn()
-    except Exception as exc:
-        logger.exception("bench producer: %s failed", system)
-        return _failed(system, description, f"{type(exc).__name__}: {exc}")
+    return SystemResult.failed(STAGE, system, description, error)
 
 
 CONFLUENT_DESCRIPTION = (
@@ -407,7 +391,7 @@ def run_stage(ctx: BenchContext) -> list[SystemResult]:
         try:
             for system, description, fn in systems:
                 load = os.getloadavg()[0]
-                result = _guarded(system, description, partial(fn, run))
+                result = guarded(STAGE, system, description, partial(fn, run))
                 result.notes.append(f"1-min load average when it started: {load:.1f}")
                 results.append(result)
         finally:

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from cryptopipe.bench import dataset
+from cryptopipe.bench.guard import short_error
 from cryptopipe.bench.peers import candle_sink
 from cryptopipe.bench.peers.kafka_candles import WINDOW_US, Fold
-from cryptopipe.bench.processor_common import DATABASE, short_error
+from cryptopipe.bench.processor_common import DATABASE
 from cryptopipe.bench.processor_peers import parse_peer_output, progress_count
 from cryptopipe.bench.processor_spark import WARMUP_TRADES, sustained
 from cryptopipe.bench.reference import Candle, RefTrade, reference_candles
