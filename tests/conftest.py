@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,17 @@ class RunningStack:
 
     def app_connection(self) -> pymysql.connections.Connection:
         return mariadb.app_connection(self.settings)
+
+
+@contextmanager
+def started_stack(settings: StackSettings) -> Iterator[RunningStack]:
+    """A stack of a test's own on ``settings``: up, then down (and purged) at the end."""
+    the_stack = Stack(settings)
+    try:
+        the_stack.up()
+        yield RunningStack(settings, the_stack)
+    finally:
+        the_stack.down()
 
 
 @pytest.fixture(scope="session")

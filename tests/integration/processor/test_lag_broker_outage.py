@@ -34,8 +34,7 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from cryptopipe.stack.manager import Stack
-from tests.conftest import RunningStack, port_base, stack_settings_for
+from tests.conftest import RunningStack, port_base, stack_settings_for, started_stack
 from tests.integration.processor.dataset import T
 
 pytestmark = [pytest.mark.kafka, pytest.mark.mysql, pytest.mark.spark, pytest.mark.cluster]
@@ -51,13 +50,8 @@ P = "cryptopipe_processor_"
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     state_dir = tmp_path_factory.mktemp("lag-cluster")
-    settings = stack_settings_for(state_dir, port_base() + 500, brokers=3)
-    the_stack = Stack(settings)
-    try:
-        the_stack.up()
-        yield RunningStack(settings, the_stack)
-    finally:
-        the_stack.down()
+    with started_stack(stack_settings_for(state_dir, port_base() + 500, brokers=3)) as cluster:
+        yield cluster
 
 
 class LiveTrades(threading.Thread):
