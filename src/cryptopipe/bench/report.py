@@ -100,11 +100,15 @@ def _details(systems: list[dict[str, Any]]) -> list[str]:
             continue
         lines.append(f"- {s['system']}:")
         lines += [
-            f"  - {f['name']}: {_num(f['value'], 0 if abs(f['value']) >= 100 else 3)} {f['unit']}"
+            f"  - {f['name']}: {_num(f['value'], _digits(f['value']))} {f['unit']}"
             for f in s["figures"]
         ]
         lines += [f"  - {note}" for note in s["notes"]]
     return lines
+
+
+def _digits(value: float) -> int:
+    return 0 if abs(value) >= 100 or float(value).is_integer() else 3
 
 
 def _latency_table(points: list[dict[str, Any]]) -> list[str]:
@@ -126,7 +130,7 @@ def render_markdown(results: dict[str, Any], plot_dir: str = "") -> str:
     """The page a person reads; ``plot_dir`` prefixes the plots' file names in links."""
     m = results["machine"]
     v = m.get("versions", {})
-    mode = "quick (--quick: sizes for about two minutes)" if results["quick"] else "full"
+    mode = "quick (--quick: small sizes, a few minutes)" if results["quick"] else "full"
     lines = [
         "# cryptopipe benchmarks",
         "",
