@@ -44,7 +44,7 @@ class Sizing:
         return cls(
             producer_trades=1_000_000,
             producer_rounds=3,
-            processor_trades=2_000_000,
+            processor_trades=1_000_000,  # Quix Streams alone takes minutes over it
             e2e_rates=(500.0, 5_000.0, 50_000.0),
             e2e_duration="60s",
             ceiling=True,

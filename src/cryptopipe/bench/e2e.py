@@ -25,7 +25,7 @@ from cryptopipe.stack.manager import Stack
 logger = logging.getLogger(__name__)
 
 CEILING_START_RATE = 5_000.0
-CEILING_FACTOR = 1.5
+CEILING_FACTOR = 2.0  # 5k, 10k, 20k, 40k ...: a minute each
 CEILING_MAX_RATE = 400_000.0
 DRAIN_S = 90.0
 
