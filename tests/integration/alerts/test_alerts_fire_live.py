@@ -12,10 +12,14 @@ resolve once repaired:
 - the whole processor SIGSTOPped (hung, /metrics silent): the target-down page, with the
   freshness page inhibited behind it.
 
+Beside them, with no pipeline involved, the repo's Alertmanager config on a private Alertmanager
+(alerts posted by hand): routing by severity, inhibition, delivery to the webhook.
+
 The faults touch different parts (Spark, one symbol's market, the DLQ, one MySQL candle) and run
-at once (``scenarios``); the hung processor waits until the Spark stop and the double count are
-over (both need the processor). Exemplars of the latency histogram reach Prometheus. Measured
-delays and why this module has a Prometheus of its own, seeded with history: docs/alerting.md."""
+at once with the routing check (``scenarios``); the hung processor waits until the Spark stop and
+the double count are over (both need the processor). Exemplars of the latency histogram reach
+Prometheus. Measured delays and why this module has a Prometheus of its own, seeded with
+history: docs/alerting.md."""
 
 from __future__ import annotations
 
@@ -27,17 +31,20 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from cryptopipe.alerts.client import iso_utc
 from cryptopipe.stack import prometheus
+from tests.conftest import RunningStack
 from tests.integration.alerts.conftest import (
     LIVE_PATH,
+    PRIVATE_PATH,
     LiveMonitoring,
     Pipeline,
+    PrivateAlertmanager,
     add_to_trade_count,
     cli,
     concerning,
@@ -283,11 +290,135 @@ def target_down_page_when_the_processor_hangs(
     }
 
 
+def inhibition_alert(name: str, **labels: str) -> Alert:
+    now = datetime.now(UTC)
+    return {
+        "labels": {"alertname": name, "test": "inhibition", **labels},
+        "annotations": {"summary": f"{name} test", "runbook_url": f"docs/runbooks/{name}.md"},
+        "startsAt": now.isoformat(),
+        "endsAt": (now + timedelta(minutes=10)).isoformat(),
+    }
+
+
+def routing_and_inhibition_on_a_private_alertmanager(
+    stack: RunningStack, private_alertmanager: PrivateAlertmanager, receiver: WebhookReceiver
+) -> Timings:
+    """The repo's Alertmanager config on a real Alertmanager of its own (not the live one, no
+    pipeline involved): routing by severity, inhibition, delivery to the webhook's PRIVATE_PATH,
+    and `cryptopipe alerts` on it. Alerts posted by hand, so it runs beside the live faults."""
+    freshness_page = inhibition_alert(
+        "CryptopipeFreshnessBudgetBurn", severity="page", slo="freshness", service="cryptopipe"
+    )
+    freshness_ticket = inhibition_alert(
+        "CryptopipeFreshnessBudgetBurn", severity="ticket", slo="freshness", service="cryptopipe"
+    )
+    latency_ticket = inhibition_alert(
+        "CryptopipeLatencyBudgetBurn", severity="ticket", slo="latency", service="cryptopipe"
+    )
+    ingestion_page = inhibition_alert(
+        "CryptopipeIngestionBudgetBurn", severity="page", slo="ingestion", service="cryptopipe"
+    )
+    processor_down = inhibition_alert("CryptopipeTargetDown", severity="page", service="processor")
+    gap_page = inhibition_alert("CryptopipeUnrecoverableGap", severity="page", service="producer")
+    dlq_ticket = inhibition_alert("CryptopipeDLQNonEmpty", severity="ticket", service="producer")
+    posted = [
+        freshness_page,
+        freshness_ticket,
+        latency_ticket,
+        ingestion_page,
+        processor_down,
+        gap_page,
+        dlq_ticket,
+    ]
+    private_alertmanager.post(posted)
+    posted_at = time.time()
+
+    def states() -> dict[tuple[str, str], str]:
+        out = {}
+        for a in private_alertmanager.alerts():
+            status = a["status"]
+            state = "inhibited" if status["inhibitedBy"] else status["state"]
+            out[(a["labels"]["alertname"], a["labels"]["severity"])] = state
+        return out
+
+    deadline = time.monotonic() + 30
+    got: dict[tuple[str, str], str] = {}
+    while time.monotonic() < deadline:
+        got = states()
+        if len(got) == 7 and "unprocessed" not in got.values():
+            break
+        time.sleep(1)
+    assert got == {
+        # the page of an SLO silences its ticket; the processor being down explains its SLOs
+        ("CryptopipeFreshnessBudgetBurn", "ticket"): "inhibited",
+        ("CryptopipeFreshnessBudgetBurn", "page"): "inhibited",
+        ("CryptopipeLatencyBudgetBurn", "ticket"): "inhibited",
+        # not the processor's SLO; and alerts without an slo never inhibit each other
+        ("CryptopipeIngestionBudgetBurn", "page"): "active",
+        ("CryptopipeTargetDown", "page"): "active",
+        ("CryptopipeUnrecoverableGap", "page"): "active",
+        ("CryptopipeDLQNonEmpty", "ticket"): "active",
+    }
+
+    # `cryptopipe alerts` on the same Alertmanager names each state
+    env = {**stack.env(), "CRYPTOPIPE_ALERTMANAGER_URL": private_alertmanager.url}
+    listed = json.loads(cli(env, "alerts", "--json").stdout)["alerts"]
+    assert {(a["name"], a["severity"]): a["state"] for a in listed} == got
+    severities = [a["severity"] for a in listed]
+    assert severities == sorted(severities, key=["page", "ticket"].index), "pages first"
+    assert all(a["runbook"] == f"docs/runbooks/{a['name']}.md" for a in listed)
+    table = cli(env, "alerts").stdout
+    assert "runbook: docs/runbooks/CryptopipeTargetDown.md" in table
+    assert "7 alert(s), 4 page(s)" in table
+
+    # delivered: pages to the page receiver after 10 s, tickets to the ticket one after 1 min;
+    # inhibited alerts never leave Alertmanager
+    def delivered() -> dict[tuple[str, str], str]:
+        return {
+            (a["labels"]["alertname"], a["labels"]["severity"]): n.receiver
+            for n in receiver.notifications(PRIVATE_PATH)
+            for a in n.alerts()
+            if a["labels"].get("test") == "inhibition"
+        }
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(delivered()) < 4:
+        time.sleep(2)
+    delivered_at = time.time()
+    time.sleep(5)
+    assert delivered() == {
+        ("CryptopipeIngestionBudgetBurn", "page"): "page",
+        ("CryptopipeTargetDown", "page"): "page",
+        ("CryptopipeUnrecoverableGap", "page"): "page",
+        ("CryptopipeDLQNonEmpty", "ticket"): "ticket",
+    }
+    groups = {
+        json.dumps(n.payload["groupLabels"], sort_keys=True)
+        for n in receiver.notifications(PRIVATE_PATH)
+    }
+    assert (
+        json.dumps(
+            {
+                "alertname": "CryptopipeIngestionBudgetBurn",
+                "service": "cryptopipe",
+                "slo": "ingestion",
+            },
+            sort_keys=True,
+        )
+        in groups
+    ), "grouped by alertname, slo and service"
+
+    # resolve them all so the Alertmanager is empty again
+    now = datetime.now(UTC).isoformat()
+    private_alertmanager.post([{**a, "endsAt": now} for a in posted])
+    return {"post -> the four notifications at the webhook": delivered_at - posted_at}
+
+
 class Scenarios:
     """The fault scenarios, started together in threads; each test waits for its own."""
 
     def __init__(self) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="scenario")
+        self.pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix="scenario")
         self.futures: dict[str, Future[Timings]] = {}
         self.started_at = time.time()
 
@@ -306,10 +437,15 @@ class Scenarios:
 
 @pytest.fixture(scope="module")
 def scenarios(
-    pipeline: Pipeline, monitoring: LiveMonitoring, receiver: WebhookReceiver
+    pipeline: Pipeline,
+    monitoring: LiveMonitoring,
+    receiver: WebhookReceiver,
+    private_alertmanager: PrivateAlertmanager,
 ) -> Iterator[Scenarios]:
     run = Scenarios()
     args = (pipeline, monitoring, receiver)
+    am = (pipeline.stack, private_alertmanager, receiver)
+    run.start("routing", routing_and_inhibition_on_a_private_alertmanager, *am)
     freshness = run.start("freshness", freshness_page_when_spark_stops, *args)
     run.start("ingestion", ingestion_page_when_the_exchange_goes_silent, *args)
     run.start("dlq", dlq_ticket_on_a_burst_of_malformed_frames, *args)
@@ -398,3 +534,7 @@ def test_a_hung_processor_pages_target_down_through_alertmanager_and_resolves(
     scenarios: Scenarios,
 ) -> None:
     scenarios.result("target_down")
+
+
+def test_routing_and_inhibition_on_a_real_alertmanager(scenarios: Scenarios) -> None:
+    scenarios.result("routing")
