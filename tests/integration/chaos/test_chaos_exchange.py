@@ -4,14 +4,15 @@ binance, so the exchange's faults and a kill -9 reach the real producer. One exp
 shipped (nothing lost thanks to the REST backfill) and the same one made worse than the
 pipeline can take (REST keeps less than the outage), which must deviate.
 
-Alerts are read from a Prometheus + Alertmanager started for this module with hours of
-healthy history (tests/support/chaos_rig.py).
+They run on the chaos package's one rig (conftest.py, tests/support/chaos_rig.py), after
+test_chaos_live.py (the deviation here loses trades of the symbols every audit judges), with
+alerts read from a Prometheus + Alertmanager started for this module with hours of healthy
+history.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,19 +20,18 @@ from typing import Any
 import pytest
 
 from cryptopipe.chaos.settings import experiments_dir
-from tests.conftest import RunningStack, port_base
-from tests.support.chaos_rig import ChaosRig, chaos_rig
+from tests.conftest import port_base
+from tests.support.chaos_rig import CLUSTER_OFFSET, ChaosRig, monitored
 
 pytestmark = [pytest.mark.chaos, pytest.mark.kafka, pytest.mark.mysql, pytest.mark.spark]
 
 
 @pytest.fixture(scope="module")
-def rig(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosRig]:
-    tag = uuid.uuid4().hex[:5].upper()
-    fields = {"chaos_source": "exchange", "exchange_port": port_base() + 443}
-    symbols = f"CE{tag}AUSDT,CE{tag}BUSDT"
-    with chaos_rig(stack, tmp_path_factory, symbols, f"chaosx-{tag.lower()}", **fields) as rig:
-        yield rig
+def rig(chaos_rig: ChaosRig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChaosRig]:
+    """The package's rig watched by this module's own Prometheus + Alertmanager."""
+    port = port_base() + CLUSTER_OFFSET + 81
+    with monitored(chaos_rig, tmp_path_factory, port) as watched:
+        yield watched
 
 
 def exchange_state(rig: ChaosRig) -> dict[str, Any]:
@@ -60,9 +60,7 @@ def test_kill_9_of_the_producer_backfills_from_rest_pages_nobody_and_loses_nothi
     # what the producer missed while it was down came from REST: the restarted process
     # backfilled at least the 15 s it was away, at the exchange's rate
     mine = "|".join(rig.settings.symbol_set())
-    filled = rig.monitoring.query(
-        f'sum(cryptopipe_producer_trades_backfilled_total{{symbol=~"{mine}"}})'
-    )
+    filled = rig.query(f'sum(cryptopipe_producer_trades_backfilled_total{{symbol=~"{mine}"}})')
     assert filled and float(filled[0]["value"][1]) >= 10 * rig.settings.chaos_rate, filled
     assert exchange_state(rig)["rest"]["violations"] == 0
 
