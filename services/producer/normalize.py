@@ -23,6 +23,7 @@ import orjson
 
 from cryptopipe.dlq import DlqReason
 from cryptopipe.producer.trade import Trade
+from cryptopipe.trade_rules import SYMBOL_BODY
 
 DEFAULT_MAX_FRAME_BYTES = 16 * 1024
 
@@ -34,7 +35,7 @@ _MS_LOW, _MS_HIGH = 10**11, 10**14
 _US_LOW, _US_HIGH = 10**14, 10**17
 
 _DECIMAL_RE = re.compile(r"(-?)([0-9]{1,40})(?:\.([0-9]{0,40}))?")
-_SYMBOL_RE = re.compile(r"[A-Z0-9]{2,32}")
+_SYMBOL_RE = re.compile(SYMBOL_BODY)  # the one symbol rule of every checker
 
 
 @dataclass(frozen=True, slots=True)

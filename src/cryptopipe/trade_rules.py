@@ -44,7 +44,10 @@ PRICE_INT_DIGITS, PRICE_SCALE = 12, 8
 # Up to 12 integer and 8 fractional digits (DECIMAL(20,8)); more trailing zeros are harmless.
 DECIMAL_FRACTION = r"(?:\.[0-9]{0,8}0*)?"
 DECIMAL_BODY = r"-?[0-9]{1,12}" + DECIMAL_FRACTION
-SYMBOL_BODY = r"[A-Z0-9]{2,20}"
+# a symbol: 2 to SYMBOL_MAX_LEN upper-case letters and digits (Binance's reach 20 and more);
+# every table's symbol column is VARCHAR(SYMBOL_MAX_LEN) (a test reads the live schema)
+SYMBOL_MIN_LEN, SYMBOL_MAX_LEN = 2, 32
+SYMBOL_BODY = rf"[A-Z0-9]{{{SYMBOL_MIN_LEN},{SYMBOL_MAX_LEN}}}"
 
 # trade times must be plausible epoch µs: 2001-09-09 .. 2100-01-01 (fixed, so replays agree)
 MIN_TIME_US = 1_000_000_000_000_000

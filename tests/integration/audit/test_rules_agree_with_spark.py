@@ -17,7 +17,7 @@ import pytest
 from pyspark.sql import SparkSession
 
 from cryptopipe.audit.validate import Rejection, TradeValidator
-from cryptopipe.trade_rules import DEFAULT_MAX_MESSAGE_BYTES
+from cryptopipe.trade_rules import DEFAULT_MAX_MESSAGE_BYTES, SYMBOL_MAX_LEN
 from tests.integration.audit import bad_input
 from tests.integration.audit.helpers import VALID, spark_reasons
 
@@ -103,6 +103,12 @@ SPARK_FACTS: list[tuple[str, bytes, str]] = [
     # accepted "BTCUSDT\n" as a symbol of its own (and "100.5\n" as a price)
     ("no symbol with a newline", bad_input.with_raw("symbol", '"BTCUSDT\\n"'), "unknown_symbol"),
     ("no price with a newline", bad_input.with_raw("price", '"100.5\\n"'), "bad_decimal"),
+    ("the longest symbol", bad_input.with_raw("symbol", f'"{"A" * SYMBOL_MAX_LEN}"'), VALID),
+    (
+        "one character longer",
+        bad_input.with_raw("symbol", f'"{"A" * (SYMBOL_MAX_LEN + 1)}"'),
+        "unknown_symbol",
+    ),
 ]
 
 

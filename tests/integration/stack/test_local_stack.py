@@ -20,6 +20,7 @@ from confluent_kafka.admin import AdminClient
 
 from cryptopipe.db.migrate import Migration, MigrationError, apply_migrations, load_migrations
 from cryptopipe.stack.manager import Stack, StackError
+from cryptopipe.trade_rules import PRICE_INT_DIGITS, PRICE_SCALE, SYMBOL_MAX_LEN
 from tests.conftest import RunningStack, port_base, stack_settings_for
 
 
@@ -181,6 +182,28 @@ def test_migrations_are_recorded_and_edits_are_refused(stack: RunningStack) -> N
             apply_migrations(conn, [edited])
     finally:
         conn.close()
+
+
+def test_the_live_schema_holds_what_the_trade_rules_accept(stack: RunningStack) -> None:
+    """Every symbol column holds the longest symbol the producer, processor and audit accept,
+    and every price column the price type they check against (cryptopipe.trade_rules)."""
+    conn = stack.admin_connection()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT table_name, column_name, character_maximum_length, numeric_precision,"
+                " numeric_scale FROM information_schema.columns WHERE table_schema = %s",
+                (stack.settings.mysql_database,),
+            )
+            columns = {(t, c): (length, p, sc) for t, c, length, p, sc in cur.fetchall()}
+    finally:
+        conn.close()
+    symbols = {key: v[0] for key, v in columns.items() if key[1] == "symbol"}
+    assert {t for t, _ in symbols} >= {"candles", "late_trades", "processor_symbol_watermarks"}
+    assert set(symbols.values()) == {SYMBOL_MAX_LEN}, symbols
+    precision = PRICE_INT_DIGITS + PRICE_SCALE
+    for name in ("open", "high", "low", "close"):
+        assert columns[("candles", name)][1:] == (precision, PRICE_SCALE), name
 
 
 @pytest.mark.prometheus

@@ -15,6 +15,7 @@ from cryptopipe.producer.normalize import (
     normalize_rest_trade,
 )
 from cryptopipe.producer.trade import Trade
+from cryptopipe.trade_rules import SYMBOL_MAX_LEN
 
 NOW_US = 1_767_225_600_000_000  # 2026-01-01
 SYMBOLS = frozenset({"BTCUSDT", "BNBBTC"})
@@ -205,6 +206,14 @@ def test_gzip_bytes_are_not_json() -> None:
 def test_any_symbol_accepted_when_no_symbol_set() -> None:
     trade = normalize_frame(frame(s="DOGEUSDT"), symbols=None, ingest_time_us=NOW_US)
     assert isinstance(trade, Trade)
+
+
+def test_symbols_are_as_long_as_every_checker_and_table_allows() -> None:
+    longest = "A" * SYMBOL_MAX_LEN
+    trade = normalize_frame(frame(s=longest), symbols=None, ingest_time_us=NOW_US)
+    assert isinstance(trade, Trade) and trade.symbol == longest
+    too_long = normalize_frame(frame(s=longest + "A"), symbols=None, ingest_time_us=NOW_US)
+    assert isinstance(too_long, Rejection) and too_long.reason is DlqReason.UNKNOWN_SYMBOL
 
 
 def test_rest_historical_trade_record() -> None:
