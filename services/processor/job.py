@@ -17,7 +17,7 @@ from opentelemetry.trace import Tracer
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as sf
 
-from cryptopipe.processor import summary, trade_spans, transform
+from cryptopipe.processor import restarts, summary, trade_spans, transform
 from cryptopipe.processor.batch import (
     BatchCounts,
     BatchResult,
@@ -305,6 +305,27 @@ def latest_offsets_reader(
     return latest, close
 
 
+def _run_query(
+    query: Any, settings: ProcessorSettings, processor: BatchProcessor, stop: threading.Event
+) -> str | None:
+    """Run ``query`` until ``stop`` is set or it ends; its failure's text, None if none."""
+    processor.set_query_id(str(query.id))
+    logger.info(
+        "query %s (%s) reading %s, checkpoint %s",
+        settings.query_name,
+        query.id,
+        settings.topic_trades,
+        settings.resolved_checkpoint_dir(),
+    )
+    while query.isActive and not stop.is_set():
+        query.awaitTermination(1)
+    if query.isActive:
+        logger.info("stopping query %s", settings.query_name)
+        query.stop()
+    exc = query.exception()
+    return None if exc is None else str(exc)
+
+
 def run(
     settings: ProcessorSettings,
     *,
@@ -347,23 +368,26 @@ def run(
             writer = writer.trigger(availableNow=True)
         else:
             writer = writer.trigger(processingTime=f"{settings.trigger_interval_s} seconds")
-        query = writer.start()
-        processor.set_query_id(str(query.id))
-        logger.info(
-            "query %s (%s) reading %s, checkpoint %s",
-            settings.query_name,
-            query.id,
-            settings.topic_trades,
-            checkpoint,
-        )
-        while query.isActive and not stop.is_set():
-            query.awaitTermination(1)
-        if query.isActive:
-            logger.info("stopping query %s", settings.query_name)
-            query.stop()
-        exc = query.exception()
-        if exc is not None:
-            raise RuntimeError(f"streaming query failed: {exc}")
+        delay_s: float | None = None
+        while True:
+            started = time.monotonic()
+            failure = _run_query(writer.start(), settings, processor, stop)
+            if failure is None:
+                break
+            if stop.is_set() or not restarts.transient(failure):
+                raise RuntimeError(f"streaming query failed: {failure}")
+            delay_s = restarts.next_delay_s(
+                delay_s, time.monotonic() - started, settings.query_restart_max_s
+            )
+            metrics.query_restarts.inc()
+            logger.warning(
+                "query %s failed on Kafka (%s); restarting it from its checkpoint in %.0fs",
+                settings.query_name,
+                failure.splitlines()[0][:300],
+                delay_s,
+            )
+            if stop.wait(delay_s):
+                break
     finally:
         spark.streams.removeListener(listener)
         metrics.kafka_lag.end_offsets = None

@@ -150,6 +150,11 @@ class ProcessorMetrics:
         )
         self.input_rows = Counter(P + "input_rows_total", "Kafka rows read", registry=r)
         self.batches = Counter(P + "batches_total", "Micro-batches committed", registry=r)
+        self.query_restarts = Counter(
+            P + "query_restarts_total",
+            "Streaming queries restarted from their checkpoint after a transient Kafka failure",
+            registry=r,
+        )
         self.batches_skipped = Counter(
             P + "batches_replayed_total", "Replayed batches skipped by the ledger", registry=r
         )

@@ -122,6 +122,12 @@ class ProcessorSettings(CandleScope):
     mysql_retry_max_s: float = Field(
         120.0, gt=0, description="Give up a batch's MySQL write after retrying this long."
     )
+    query_restart_max_s: float = Field(
+        30.0,
+        gt=0,
+        description="A query failed by Kafka (brokers or a leader gone longer than the client's "
+        "timeout) restarts from its checkpoint after 1 s, doubling up to this.",
+    )
     metrics_enabled: bool = Field(True, description="Serve /metrics on processor_metrics_port.")
 
     @field_validator("spark_conf", "spark_kafka_options")
